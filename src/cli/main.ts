@@ -1,0 +1,52 @@
+/**
+ * `ckpt` command-line entry point. Each command group lives in its own module
+ * that exports `register(program)`; heavy work is imported lazily inside the
+ * actions so `ckpt --help` stays fast.
+ */
+import { Command, CommanderError } from 'commander';
+
+import { CkptError, ExitCode } from '../errors.js';
+import { groups } from './groups.js';
+import { reportError } from './output.js';
+
+export function buildProgram(): Command {
+  const program = new Command('ckpt')
+    .description('Transparent checkpoint/restart for long-running Linux jobs and containers')
+    .version(process.env.npm_package_version ?? readVersion(), '-V, --version', 'print the version and exit')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+  program.addHelpText(
+    'after',
+    `
+Examples:
+  ckpt --help                     this text
+  ckpt coordinator --help         the drop-in dmtcp_coordinator
+  ckpt images /scratch/ckpt       list checkpoints found in a directory
+
+Exit codes: 0 ok, 1 failure, 2 usage error, 3 not found, 4 corrupt/incomplete,
+5 conflict (in use / exists), 130 interrupted. See docs/cli.md.`,
+  );
+  for (const register of groups) register(program);
+  return program;
+}
+
+function readVersion(): string {
+  return '0.1.0';
+}
+
+export async function main(argv: string[] = process.argv): Promise<number> {
+  const program = buildProgram();
+  const wantsJson = argv.includes('--json');
+  try {
+    await program.parseAsync(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : ExitCode.Ok;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // --help and --version end here with exit code 0.
+      if (err.exitCode === 0) return ExitCode.Ok;
+      return ExitCode.Usage;
+    }
+    reportError(err, wantsJson);
+    return err instanceof CkptError ? err.exitCode : ExitCode.Failure;
+  }
+}

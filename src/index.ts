@@ -1,0 +1,4 @@
+/**
+ * Public programmatic API of ckpt.
+ */
+export { CkptError, ExitCode } from './errors.js';

@@ -1,0 +1,16 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    // Tests start real processes (coordinators, workers, checkpointed jobs);
+    // give each one room but never let a run hang.
+    testTimeout: 120_000,
+    hookTimeout: 60_000,
+    // The machines have 2 cores; suites that start many processes would
+    // starve each other if run with more parallelism.
+    maxWorkers: 2,
+    minWorkers: 1,
+    pool: 'forks',
+  },
+});
