@@ -10,7 +10,6 @@ export default defineConfig({
     // The machines have 2 cores; suites that start many processes would
     // starve each other if run with more parallelism.
     maxWorkers: 2,
-    minWorkers: 1,
     pool: 'forks',
   },
 });
