@@ -16,17 +16,19 @@
     "defines": ["_GNU_SOURCE", "CKPT_VERSION=\"<!(node -p \"require('./package.json').version\")\""]
   },
   "includes": [
-    "native/common/common.gypi"
+    "native/common/common.gypi",
+    "native/bench/bench.gypi"
   ],
   "targets": [
     {
       "target_name": "ckpt",
       "sources": [
-        "native/addon/addon.cc"
+        "native/addon/addon.cc",
+        "native/addon/bench.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
-      "dependencies": ["ckpt_common"]
+      "dependencies": ["ckpt_common", "ckpt_bench"]
     }
   ]
 }
