@@ -22,7 +22,8 @@ namespace ckpt {
   CKPT_ERR(Protocol, "ERR_CKPT_PROTOCOL", "a peer violated the wire protocol")         \
   CKPT_ERR(State, "ERR_CKPT_STATE", "the operation is not valid in the current state")\
   CKPT_ERR(Timeout, "ERR_CKPT_TIMEOUT", "an operation timed out")                     \
-  CKPT_ERR(Internal, "ERR_CKPT_INTERNAL", "an internal error (a bug)")
+  CKPT_ERR(Internal, "ERR_CKPT_INTERNAL", "an internal error (a bug)")                 \
+  CKPT_ERR(Incomplete, "ERR_CKPT_INCOMPLETE", "a checkpoint is incomplete")
 
 enum class Errc : int {
 #define CKPT_ERR_ENUM(name, code, msg) name,
