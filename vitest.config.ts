@@ -3,6 +3,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    reporters: ['default', './test/support/summary-reporter.ts'],
     // Tests start real processes (coordinators, workers, checkpointed jobs);
     // give each one room but never let a run hang.
     testTimeout: 120_000,
