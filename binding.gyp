@@ -17,6 +17,9 @@
   },
   "includes": [
     "native/common/common.gypi",
+    "native/protocol/protocol.gypi",
+    "native/tools/dmtcp_command/dmtcp_command.gypi",
+    "native/tools/loadgen/loadgen.gypi",
     "native/bench/bench.gypi"
   ],
   "targets": [

@@ -1,0 +1,567 @@
+// ckpt_loadgen: N synthetic DMTCP workers in one process, for measuring a
+// coordinator (ours or DMTCP's original) under load.
+//
+//   ckpt_loadgen --port P --workers N [--rounds R] [--blocking] [--barriers B]
+//                [--host 127.0.0.1] [--timeout S]
+//
+// It connects N workers at once (non-blocking connects, one epoll loop),
+// performs the hello of a launched process (NEW_WORKER -> ACCEPT ->
+// INIT_OR_EXEC), then drives R full checkpoint rounds the way real workers
+// do (spec §3.6): a user command starts the checkpoint; every worker answers
+// DMT_DO_CHECKPOINT with the global barriers DMT:SUSPEND, DMT:CHECKPOINT, a
+// few plugin barriers and DMT:WriteCkpt, then sends DMT_CKPT_FILENAME and
+// DMT_WORKER_RESUMING. A round is timed from the moment the checkpoint
+// command is sent until every worker has been released from its last barrier
+// and has sent WORKER_RESUMING. One JSON document goes to stdout.
+//
+// Everything is bounded: a deadline per phase (--timeout), a cap on N, and
+// any protocol surprise ends the run with a message and exit code 1. Only
+// loopback or explicitly given addresses are used. All messages go through
+// native/protocol; nothing here knows the byte layout.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cinttypes>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "protocol/message.h"
+
+namespace {
+
+namespace proto = ckpt::protocol;
+using proto::MsgType;
+using proto::WorkerState;
+
+// Upper bound on --workers: each worker is one socket on each side, so 50000
+// already needs 100000 descriptors on one host.
+constexpr int kMaxWorkers = 50000;
+constexpr int kMaxBarriers = 64;
+constexpr int kMaxRounds = 1000;
+
+double now_s() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+}
+
+[[noreturn]] void die(const std::string& msg) {
+  std::fprintf(stderr, "ckpt_loadgen: %s\n", msg.c_str());
+  std::exit(1);
+}
+
+struct Config {
+  std::string host = "127.0.0.1";
+  int port = -1;
+  int workers = 1;
+  int rounds = 5;
+  int barriers = 10;  // total per checkpoint, including DMT:SUSPEND, DMT:CHECKPOINT and DMT:WriteCkpt
+  bool blocking = false;
+  double timeout = 120;  // seconds per phase
+};
+
+const char kUsage[] =
+    "Usage: ckpt_loadgen --port PORT --workers N [options]\n"
+    "Drives N synthetic DMTCP workers against a coordinator and prints JSON results.\n"
+    "\n"
+    "  --host ADDR      coordinator IPv4 address (default 127.0.0.1)\n"
+    "  --port PORT      coordinator port (required)\n"
+    "  --workers N      number of workers, 1..50000 (default 1)\n"
+    "  --rounds R       checkpoint rounds to time (default 5)\n"
+    "  --barriers B     global barriers per checkpoint, 3..64 (default 10)\n"
+    "  --blocking       start checkpoints with DMT_BLOCKING_CKPT instead of DMT_CHECKPOINT\n"
+    "  --timeout S      give up when a phase takes longer than S seconds (default 120)\n"
+    "\n"
+    "Example:\n"
+    "  ckpt_loadgen --port 7779 --workers 900 --rounds 5\n";
+
+long parse_long(const char* s, const char* what, long lo, long hi) {
+  char* end = nullptr;
+  long v = std::strtol(s, &end, 10);
+  if (end == s || *end != '\0' || v < lo || v > hi) {
+    die(std::string(what) + " must be an integer from " + std::to_string(lo) + " to " + std::to_string(hi) + ", got '" +
+        s + "'");
+  }
+  return v;
+}
+
+Config parse_args(int argc, char** argv) {
+  Config c;
+  for (int i = 1; i < argc; i++) {
+    std::string a = argv[i];
+    auto value = [&](const char* what) -> const char* {
+      if (i + 1 >= argc) die(std::string(what) + " needs a value");
+      return argv[++i];
+    };
+    if (a == "--help" || a == "-h") {
+      std::fputs(kUsage, stdout);
+      std::exit(0);
+    } else if (a == "--host") {
+      c.host = value("--host");
+    } else if (a == "--port") {
+      c.port = static_cast<int>(parse_long(value("--port"), "--port", 1, 65535));
+    } else if (a == "--workers") {
+      c.workers = static_cast<int>(parse_long(value("--workers"), "--workers", 1, kMaxWorkers));
+    } else if (a == "--rounds") {
+      c.rounds = static_cast<int>(parse_long(value("--rounds"), "--rounds", 1, kMaxRounds));
+    } else if (a == "--barriers") {
+      c.barriers = static_cast<int>(parse_long(value("--barriers"), "--barriers", 3, kMaxBarriers));
+    } else if (a == "--blocking") {
+      c.blocking = true;
+    } else if (a == "--timeout") {
+      c.timeout = static_cast<double>(parse_long(value("--timeout"), "--timeout", 1, 86400));
+    } else {
+      std::fputs(kUsage, stderr);
+      die("unknown argument '" + a + "'");
+    }
+  }
+  if (c.port < 0) {
+    std::fputs(kUsage, stderr);
+    die("--port is required");
+  }
+  return c;
+}
+
+// Barrier names of one checkpoint: the core's names first and last, and
+// plugin-like names in between (the coordinator must not care about names).
+std::vector<std::string> barrier_names(int count) {
+  std::vector<std::string> v{"DMT:SUSPEND", "DMT:CHECKPOINT"};
+  for (int i = 0; i < count - 3; i++) v.push_back("Loadgen::Plugin_Barrier_" + std::to_string(i + 1));
+  v.push_back("DMT:WriteCkpt");
+  return v;
+}
+
+// The state a real worker reports when it asks for barrier `i` (spec §4.1).
+WorkerState state_for_barrier(size_t i, size_t count) {
+  if (i == 0) return WorkerState::PreSuspend;
+  if (i == 1) return WorkerState::Suspended;
+  if (i + 1 == count) return WorkerState::Checkpointed;
+  return WorkerState::Checkpointing;
+}
+
+struct Worker {
+  int fd = -1;
+  bool connected = false;
+  bool accepted = false;
+  proto::UniquePid id;
+  proto::Framer framer;
+  std::string out;  // bytes not yet accepted by the kernel
+  bool want_out = false;
+  // checkpoint progress in the current round
+  int next_barrier = -1;  // index of the barrier we wait for; -1 = idle
+  bool resumed = true;
+  uint32_t generation = 0;
+};
+
+class LoadGen {
+ public:
+  explicit LoadGen(Config c) : cfg_(std::move(c)), names_(barrier_names(cfg_.barriers)) {
+    char h[256] = {};
+    gethostname(h, sizeof h - 1);
+    hostname_ = h;
+    hostid_ = proto::hostid_hash(hostname_);
+    addr_.sin_family = AF_INET;
+    addr_.sin_port = htons(static_cast<uint16_t>(cfg_.port));
+    if (inet_pton(AF_INET, cfg_.host.c_str(), &addr_.sin_addr) != 1) {
+      die("--host must be an IPv4 address, got '" + cfg_.host + "'");
+    }
+    ep_ = epoll_create1(EPOLL_CLOEXEC);
+    if (ep_ < 0) die(std::string("epoll_create1: ") + std::strerror(errno));
+  }
+
+  void raise_fd_limit() {
+    rlimit rl{};
+    getrlimit(RLIMIT_NOFILE, &rl);
+    rlim_t need = static_cast<rlim_t>(cfg_.workers) + 64;
+    if (rl.rlim_cur < need) {
+      rl.rlim_cur = std::min(rl.rlim_max, std::max(need, rl.rlim_cur));
+      setrlimit(RLIMIT_NOFILE, &rl);
+      getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (rl.rlim_cur < need) {
+      die("the open-file limit (" + std::to_string(rl.rlim_cur) + ") is too low for " + std::to_string(cfg_.workers) +
+          " workers; raise it with 'ulimit -n " + std::to_string(need) + "'");
+    }
+  }
+
+  // Phase 1: TCP connects. Returns seconds until every socket is connected.
+  double connect_all() {
+    workers_.resize(static_cast<size_t>(cfg_.workers));
+    double t0 = now_s();
+    for (size_t i = 0; i < workers_.size(); i++) {
+      Worker& w = workers_[i];
+      w.fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+      if (w.fd < 0) die(std::string("socket(): ") + std::strerror(errno));
+      int one = 1;
+      setsockopt(w.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+      int r = connect(w.fd, reinterpret_cast<sockaddr*>(&addr_), sizeof addr_);
+      if (r != 0 && errno != EINPROGRESS) die(std::string("connect(): ") + std::strerror(errno));
+      epoll_event ev{};
+      ev.events = EPOLLOUT;
+      ev.data.u64 = i;
+      if (epoll_ctl(ep_, EPOLL_CTL_ADD, w.fd, &ev) != 0) die(std::string("epoll_ctl: ") + std::strerror(errno));
+    }
+    size_t pending = workers_.size();
+    run_until([&] { return pending == 0; }, "connecting", [&](size_t i, uint32_t events) {
+      Worker& w = workers_[i];
+      if (w.connected) return;
+      int err = 0;
+      socklen_t len = sizeof err;
+      getsockopt(w.fd, SOL_SOCKET, SO_ERROR, &err, &len);
+      if (err != 0 || (events & (EPOLLERR | EPOLLHUP))) {
+        die("worker " + std::to_string(i) + " could not connect to " + cfg_.host + ":" + std::to_string(cfg_.port) +
+            ": " + std::strerror(err != 0 ? err : ECONNRESET));
+      }
+      w.connected = true;
+      pending--;
+      epoll_event ev{};
+      ev.events = EPOLLIN;
+      ev.data.u64 = i;
+      epoll_ctl(ep_, EPOLL_CTL_MOD, w.fd, &ev);
+    });
+    return now_s() - t0;
+  }
+
+  // Phase 2: every worker says hello as a freshly launched process and
+  // initialises. Returns seconds until every worker has its ACCEPT.
+  double join_all() {
+    double t0 = now_s();
+    for (size_t i = 0; i < workers_.size(); i++) {
+      Worker& w = workers_[i];
+      // A distinct identity per worker, as distinct processes would have.
+      w.id.hostid = hostid_;
+      w.id.time = static_cast<uint64_t>(t0 * 1e9) + i;
+      w.id.pid = static_cast<int32_t>(1000000 + i);
+      proto::Header h = proto::default_header(w.id, MsgType::NewWorker);
+      h.state = static_cast<uint32_t>(WorkerState::Unknown);
+      h.realPid = w.id.pid;
+      send(i, proto::encode_message(h, proto::make_hello_payload(hostname_, "loadgen")));
+    }
+    size_t pending = workers_.size();
+    run_until([&] { return pending == 0; }, "waiting for DMT_ACCEPT", [&](size_t i, uint32_t events) {
+      on_readable(i, events, [&](Worker& w, const proto::Message& m) {
+        if (m.header.msg_type() != MsgType::Accept || w.accepted) {
+          die("worker " + std::to_string(i) + " got " + proto::msg_type_name(m.header.type) +
+              " instead of DMT_ACCEPT (the original coordinator accepts at most 961 workers)");
+        }
+        w.accepted = true;
+        pending--;
+        // Like libdmtcp: adopt the virtual pid and report the program name.
+        w.id.pid = m.header.virtualPid;
+        proto::Header init = proto::default_header(w.id, MsgType::UpdateProcessInfoAfterInitOrExec);
+        init.state = static_cast<uint32_t>(WorkerState::Running);
+        send(i, proto::encode_message(init, proto::make_cstring_payload("loadgen")));
+      });
+    });
+    return now_s() - t0;
+  }
+
+  // Waits until the coordinator reports all N workers RUNNING (it processes
+  // each connection's messages independently, so this is the only reliable
+  // "ready" signal before a checkpoint can start).
+  void wait_running() {
+    double deadline = now_s() + cfg_.timeout;
+    for (;;) {
+      proto::Header r = user_command(proto::CoordCmd::Status);
+      if (r.numPeers == static_cast<uint32_t>(workers_.size()) && r.isRunning != 0) return;
+      if (now_s() > deadline) {
+        die("the coordinator reports " + std::to_string(r.numPeers) + " workers, running=" +
+            std::to_string(r.isRunning) + "; expected " + std::to_string(workers_.size()) + " running");
+      }
+      timespec ts{0, 2 * 1000 * 1000};
+      nanosleep(&ts, nullptr);
+    }
+  }
+
+  struct Round {
+    double seconds = 0;           // command sent -> every worker resumed
+    double complete_seconds = -1;  // command sent -> blocking reply (with --blocking)
+  };
+
+  Round checkpoint_round() {
+    for (auto& w : workers_) {
+      w.next_barrier = -1;
+      w.resumed = false;
+    }
+    size_t pending = workers_.size();
+    bool reply_pending = cfg_.blocking;
+    double t0 = now_s();
+    Round round;
+    int cmd_fd = open_command(cfg_.blocking ? proto::CoordCmd::BlockingCheckpoint : proto::CoordCmd::Checkpoint);
+    proto::Framer cmd_framer;
+    constexpr uint64_t kCmdTag = ~uint64_t{0};
+    if (cfg_.blocking) {
+      epoll_event ev{};
+      ev.events = EPOLLIN;
+      ev.data.u64 = kCmdTag;
+      epoll_ctl(ep_, EPOLL_CTL_ADD, cmd_fd, &ev);
+    } else {
+      // DMT_CHECKPOINT is answered at once; the answer must be a success.
+      proto::Header r = read_reply(cmd_fd);
+      if (r.coordCmdStatus != 0) die("the coordinator refused the checkpoint (status " + std::to_string(r.coordCmdStatus) + ")");
+      close(cmd_fd);
+      cmd_fd = -1;
+    }
+    run_until([&] { return pending == 0 && !reply_pending; }, "checkpointing", [&](size_t i, uint32_t events) {
+      if (i == kCmdTag) {
+        char buf[4096];
+        ssize_t n = read(cmd_fd, buf, sizeof buf);
+        if (n <= 0) die("the coordinator closed the blocking-checkpoint connection without replying");
+        cmd_framer.feed(buf, static_cast<size_t>(n));
+        proto::Message m;
+        if (cmd_framer.next(m) == proto::Framer::Status::Ready) {
+          if (m.header.coordCmdStatus != 0) die("the coordinator refused the blocking checkpoint");
+          round.complete_seconds = now_s() - t0;
+          reply_pending = false;
+          epoll_ctl(ep_, EPOLL_CTL_DEL, cmd_fd, nullptr);
+          close(cmd_fd);
+          cmd_fd = -1;
+        }
+        return;
+      }
+      on_readable(i, events, [&](Worker& w, const proto::Message& m) {
+        switch (m.header.msg_type()) {
+          case MsgType::DoCheckpoint:
+            // A duplicate DO_CHECKPOINT while waiting at a barrier is
+            // tolerated by real workers; so are we.
+            if (w.next_barrier >= 0) return;
+            if (w.resumed) die("worker " + std::to_string(i) + " got DMT_DO_CHECKPOINT after resuming");
+            w.generation = m.header.compGroup.generation;
+            w.next_barrier = 0;
+            send_barrier(i);
+            return;
+          case MsgType::BarrierReleased: {
+            if (w.next_barrier < 0) die("worker " + std::to_string(i) + " got an unexpected barrier release");
+            auto name = proto::parse_cstring_payload(m.payload);
+            const std::string& want = names_[static_cast<size_t>(w.next_barrier)];
+            if (!name || *name != want) {
+              die("worker " + std::to_string(i) + " was released from '" + (name ? *name : std::string("?")) +
+                  "' while waiting at '" + want + "'");
+            }
+            w.next_barrier++;
+            if (static_cast<size_t>(w.next_barrier) < names_.size()) {
+              send_barrier(i);
+              return;
+            }
+            // Image "written": report it and resume, in one write.
+            w.next_barrier = -1;
+            w.resumed = true;
+            pending--;
+            proto::Header fn = proto::default_header(w.id, MsgType::CkptFilename);
+            fn.state = static_cast<uint32_t>(WorkerState::Checkpointed);
+            std::string path = "/tmp/ckpt_loadgen_" + w.id.text() + ".dmtcp";
+            proto::Header res = proto::default_header(w.id, MsgType::WorkerResuming);
+            res.state = static_cast<uint32_t>(WorkerState::Running);
+            send(i, proto::encode_message(fn, proto::make_ckpt_filename_payload(path, "", hostname_)) +
+                        proto::encode_message(res));
+            return;
+          }
+          default:
+            die("worker " + std::to_string(i) + " got unexpected " + proto::msg_type_name(m.header.type) +
+                " during a checkpoint");
+        }
+      });
+    });
+    round.seconds = now_s() - t0;
+    return round;
+  }
+
+  void close_all() {
+    for (auto& w : workers_) {
+      if (w.fd >= 0) close(w.fd);
+      w.fd = -1;
+    }
+  }
+
+  const Config& cfg() const { return cfg_; }
+
+ private:
+  void send_barrier(size_t i) {
+    Worker& w = workers_[i];
+    size_t b = static_cast<size_t>(w.next_barrier);
+    proto::Header h = proto::default_header(w.id, MsgType::Barrier);
+    h.state = static_cast<uint32_t>(state_for_barrier(b, names_.size()));
+    h.set_name(names_[b]);
+    send(i, proto::encode_message(h));
+  }
+
+  // Queues `bytes` for worker i and writes as much as the kernel takes.
+  void send(size_t i, const std::string& bytes) {
+    Worker& w = workers_[i];
+    w.out += bytes;
+    flush(i);
+  }
+
+  void flush(size_t i) {
+    Worker& w = workers_[i];
+    while (!w.out.empty()) {
+      ssize_t n = ::send(w.fd, w.out.data(), w.out.size(), MSG_NOSIGNAL);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+      if (n < 0) die("worker " + std::to_string(i) + ": send: " + std::strerror(errno));
+      w.out.erase(0, static_cast<size_t>(n));
+    }
+    bool want = !w.out.empty();
+    if (want != w.want_out) {
+      w.want_out = want;
+      epoll_event ev{};
+      ev.events = EPOLLIN | (want ? EPOLLOUT : 0u);
+      ev.data.u64 = i;
+      epoll_ctl(ep_, EPOLL_CTL_MOD, w.fd, &ev);
+    }
+  }
+
+  template <typename OnMessage>
+  void on_readable(size_t i, uint32_t events, OnMessage&& on_message) {
+    Worker& w = workers_[i];
+    if (events & EPOLLOUT) flush(i);
+    if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR))) return;
+    char buf[16384];
+    ssize_t n = read(w.fd, buf, sizeof buf);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
+    if (n <= 0) die("worker " + std::to_string(i) + ": the coordinator closed the connection");
+    w.framer.feed(buf, static_cast<size_t>(n));
+    proto::Message m;
+    for (;;) {
+      auto st = w.framer.next(m);
+      if (st == proto::Framer::Status::NeedMore) break;
+      if (st == proto::Framer::Status::Invalid) {
+        die("worker " + std::to_string(i) + ": invalid message from the coordinator (" +
+            proto::validity_text(w.framer.error()) + ")");
+      }
+      if (m.header.msg_type() == MsgType::KillPeer) die("worker " + std::to_string(i) + " was told to exit (DMT_KILL_PEER)");
+      on_message(w, m);
+    }
+  }
+
+  template <typename Done, typename OnEvent>
+  void run_until(Done&& done, const char* phase, OnEvent&& on_event) {
+    std::vector<epoll_event> events(1024);
+    double deadline = now_s() + cfg_.timeout;
+    while (!done()) {
+      double left = deadline - now_s();
+      if (left <= 0) die(std::string("timed out after ") + std::to_string(static_cast<int>(cfg_.timeout)) + " s while " + phase);
+      int n = epoll_wait(ep_, events.data(), static_cast<int>(events.size()), static_cast<int>(std::min(left, 1.0) * 1000) + 1);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) die(std::string("epoll_wait: ") + std::strerror(errno));
+      for (int k = 0; k < n; k++) on_event(static_cast<size_t>(events[static_cast<size_t>(k)].data.u64), events[static_cast<size_t>(k)].events);
+    }
+  }
+
+  // A short-lived user-command connection (blocking; only used between rounds
+  // or to start one, when no worker traffic is outstanding).
+  int open_command(proto::CoordCmd cmd) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) die(std::string("socket(): ") + std::strerror(errno));
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (connect(fd, reinterpret_cast<sockaddr*>(&addr_), sizeof addr_) != 0) {
+      die("cannot connect a command client to " + cfg_.host + ":" + std::to_string(cfg_.port) + ": " + std::strerror(errno));
+    }
+    proto::UniquePid me{hostid_, static_cast<uint64_t>(now_s() * 1e9), static_cast<int32_t>(getpid()), 0};
+    proto::Header h = proto::default_header(me, MsgType::UserCmd);
+    h.coordCmd = static_cast<uint32_t>(cmd);
+    std::string bytes = proto::encode_message(h);
+    if (::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(bytes.size())) {
+      die(std::string("sending a user command: ") + std::strerror(errno));
+    }
+    return fd;
+  }
+
+  proto::Header read_reply(int fd) {
+    proto::Framer f;
+    proto::Message m;
+    char buf[65536];
+    double deadline = now_s() + cfg_.timeout;
+    for (;;) {
+      auto st = f.next(m);
+      if (st == proto::Framer::Status::Ready) break;
+      if (st == proto::Framer::Status::Invalid) die("invalid reply to a user command");
+      pollfd p{fd, POLLIN, 0};
+      int left = static_cast<int>((deadline - now_s()) * 1000);
+      if (left <= 0 || poll(&p, 1, left) == 0) die("no reply to a user command within the timeout");
+      ssize_t n = read(fd, buf, sizeof buf);
+      if (n <= 0) die("the coordinator closed a user-command connection without replying");
+      f.feed(buf, static_cast<size_t>(n));
+    }
+    if (m.header.msg_type() != MsgType::UserCmdResult) die("unexpected reply to a user command");
+    return m.header;
+  }
+
+  proto::Header user_command(proto::CoordCmd cmd) {
+    int fd = open_command(cmd);
+    proto::Header h = read_reply(fd);
+    close(fd);
+    return h;
+  }
+
+  Config cfg_;
+  std::vector<std::string> names_;
+  std::string hostname_;
+  uint64_t hostid_ = 0;
+  sockaddr_in addr_{};
+  int ep_ = -1;
+  std::vector<Worker> workers_;
+};
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  size_t n = v.size();
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Config cfg = parse_args(argc, argv);
+  LoadGen g(cfg);
+  g.raise_fd_limit();
+  double connect_s = g.connect_all();
+  double join_s = g.join_all();
+  std::vector<double> rounds_ms, complete_ms;
+  for (int r = 0; r < cfg.rounds; r++) {
+    g.wait_running();
+    auto round = g.checkpoint_round();
+    rounds_ms.push_back(round.seconds * 1000);
+    if (round.complete_seconds >= 0) complete_ms.push_back(round.complete_seconds * 1000);
+  }
+  g.close_all();
+
+  auto list = [](const std::vector<double>& v) {
+    std::string s = "[";
+    for (size_t i = 0; i < v.size(); i++) {
+      char b[32];
+      std::snprintf(b, sizeof b, "%s%.3f", i ? "," : "", v[i]);
+      s += b;
+    }
+    return s + "]";
+  };
+  auto stats = [&](const std::vector<double>& v) {
+    char b[160];
+    std::snprintf(b, sizeof b, "{\"median\":%.3f,\"min\":%.3f,\"max\":%.3f}", median(v),
+                  *std::min_element(v.begin(), v.end()), *std::max_element(v.begin(), v.end()));
+    return std::string(b);
+  };
+  int n = cfg.workers;
+  std::printf("{\"workers\":%d,\"barriersPerRound\":%d,\"blocking\":%s,", n, cfg.barriers, cfg.blocking ? "true" : "false");
+  std::printf("\"connect\":{\"seconds\":%.6f,\"perSecond\":%.1f},", connect_s, connect_s > 0 ? n / connect_s : 0.0);
+  std::printf("\"join\":{\"seconds\":%.6f,\"perSecond\":%.1f},", join_s, join_s > 0 ? n / join_s : 0.0);
+  std::printf("\"roundMs\":%s,\"roundsMs\":%s", stats(rounds_ms).c_str(), list(rounds_ms).c_str());
+  if (!complete_ms.empty()) std::printf(",\"completeMs\":%s,\"completesMs\":%s", stats(complete_ms).c_str(), list(complete_ms).c_str());
+  std::printf("}\n");
+  return 0;
+}
