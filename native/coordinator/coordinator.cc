@@ -1,0 +1,210 @@
+// Public API of the coordinator: owns the loop thread and marshals requests
+// from other threads onto it (see coordinator.h).
+#include "coordinator/coordinator.h"
+
+#include <cassert>
+#include <condition_variable>
+#include <future>
+#include <mutex>
+#include <thread>
+
+#include "coordinator/core.h"
+
+namespace ckpt::coordinator {
+
+const char* event_type_name(EventType t) noexcept {
+  switch (t) {
+    case EventType::WorkerJoined: return "workerJoined";
+    case EventType::WorkerLeft: return "workerLeft";
+    case EventType::CheckpointStarted: return "checkpointStarted";
+    case EventType::CheckpointCompleted: return "checkpointCompleted";
+    case EventType::RestartCompleted: return "restartCompleted";
+    case EventType::Kill: return "kill";
+    case EventType::Quit: return "quit";
+    case EventType::Exit: return "exit";
+  }
+  return "?";
+}
+
+struct Coordinator::Impl {
+  Options opts;
+  std::function<void(const Event&)> event_cb;
+  std::unique_ptr<detail::AsyncLog> log;
+  std::unique_ptr<detail::FileWriter> writer;
+  std::unique_ptr<detail::EventLoop> loop;
+  std::unique_ptr<detail::Core> core;
+  std::thread thread;
+  std::thread::id loop_id;
+  uint16_t port = 0;
+
+  mutable std::mutex mu;
+  std::condition_variable cv;
+  bool started = false;
+  bool ended = false;  // loop has returned
+  bool joined = false;
+  int exit_code = 0;
+
+  bool on_loop_thread() const { return std::this_thread::get_id() == loop_id; }
+
+  void run() {
+    loop_id = std::this_thread::get_id();
+    int timeout = core->after_batch();
+    while (!core->finished()) {
+      try {
+        loop->run_once(timeout);
+      } catch (const std::exception& e) {
+        // epoll itself failing is not something peers can cause; log it
+        // and keep serving rather than dying.
+        log->error(std::string("event loop: ") + e.what());
+      }
+      timeout = core->after_batch();
+    }
+    // Files promised to users (restart script, KV dump) are written before
+    // the process may exit.
+    writer->drain();
+    Event e{EventType::Exit};
+    e.exit_code = core->exit_code();
+    e.reason = core->exit_reason();
+    if (event_cb) {
+      try {
+        event_cb(e);
+      } catch (...) {
+      }
+    }
+    log->flush();
+    std::lock_guard<std::mutex> lock(mu);
+    exit_code = core->exit_code();
+    ended = true;
+    cv.notify_all();
+  }
+};
+
+Coordinator::Coordinator(Options options) : impl_(std::make_unique<Impl>()) { impl_->opts = std::move(options); }
+
+Coordinator::~Coordinator() { stop(); }
+
+void Coordinator::on_event(std::function<void(const Event&)> cb) { impl_->event_cb = std::move(cb); }
+
+void Coordinator::start() {
+  Impl& m = *impl_;
+  if (m.started) throw Error(Errc::State, "coordinator already started");
+  detail::parse_cidrs(m.opts.allow);  // validate before binding
+  detail::raise_fd_limit();
+  Listener l = m.opts.listen_fd >= 0 ? adopt_listener(m.opts.listen_fd) : open_listener(m.opts.bind_address, m.opts.port);
+  m.port = l.port;
+  m.log = std::make_unique<detail::AsyncLog>(m.opts.quiet, m.opts.log);
+  m.writer = std::make_unique<detail::FileWriter>();
+  m.loop = std::make_unique<detail::EventLoop>();
+  m.core = std::make_unique<detail::Core>(m.opts, l, *m.loop, *m.log, *m.writer);
+  m.core->on_event(m.event_cb);
+  m.started = true;
+  m.thread = std::thread([&m] { m.run(); });
+}
+
+uint16_t Coordinator::port() const noexcept { return impl_->port; }
+
+bool Coordinator::running() const noexcept {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return impl_->started && !impl_->ended;
+}
+
+void Coordinator::command(CoordCmd cmd, int32_t interval, std::function<void(const CommandReply&)> done) {
+  Impl& m = *impl_;
+  auto refuse = [&] {
+    CommandReply r;
+    r.command = cmd;
+    r.status = CmdStatus::NotRunning;
+    if (done) done(r);
+  };
+  {
+    std::lock_guard<std::mutex> lock(m.mu);
+    if (!m.started || m.ended) {
+      refuse();
+      return;
+    }
+  }
+  if (m.on_loop_thread()) {
+    m.core->command(cmd, interval, std::move(done));
+    return;
+  }
+  // If the loop ends before running the task, the task is dropped with the
+  // loop; command_sync() guards against that with its own check.
+  m.loop->post([&m, cmd, interval, done = std::move(done)]() mutable {
+    if (m.core->finished()) {
+      CommandReply r;
+      r.command = cmd;
+      r.status = CmdStatus::NotRunning;
+      if (done) done(r);
+      return;
+    }
+    m.core->command(cmd, interval, std::move(done));
+  });
+}
+
+CommandReply Coordinator::command_sync(CoordCmd cmd, int32_t interval) {
+  auto p = std::make_shared<std::promise<CommandReply>>();
+  auto f = p->get_future();
+  auto once = std::make_shared<std::once_flag>();
+  command(cmd, interval, [p, once](const CommandReply& r) { std::call_once(*once, [&] { p->set_value(r); }); });
+  // The loop may end (quit, timeout) with the request still queued: poll
+  // for that instead of waiting forever.
+  while (f.wait_for(std::chrono::milliseconds(100)) != std::future_status::ready) {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    if (impl_->ended) {
+      CommandReply r;
+      r.command = cmd;
+      r.status = CmdStatus::NotRunning;
+      return r;
+    }
+  }
+  return f.get();
+}
+
+Status Coordinator::status() const {
+  Impl& m = *impl_;
+  {
+    std::unique_lock<std::mutex> lock(m.mu);
+    if (!m.started) return Status{};
+    if (m.ended) {
+      lock.unlock();
+      return m.core->status();  // loop gone: the state is frozen
+    }
+  }
+  if (m.on_loop_thread()) return m.core->status();
+  auto p = std::make_shared<std::promise<Status>>();
+  auto f = p->get_future();
+  m.loop->post([&m, p] { p->set_value(m.core->status()); });
+  while (f.wait_for(std::chrono::milliseconds(100)) != std::future_status::ready) {
+    std::lock_guard<std::mutex> lock(m.mu);
+    if (m.ended) break;
+  }
+  if (f.wait_for(std::chrono::seconds(0)) == std::future_status::ready) return f.get();
+  return m.core->status();
+}
+
+void Coordinator::stop() {
+  Impl& m = *impl_;
+  if (!m.started || m.joined) return;
+  assert(!m.on_loop_thread() && "stop() from an event callback would deadlock");
+  {
+    std::lock_guard<std::mutex> lock(m.mu);
+    if (!m.ended) m.loop->post([&m] { m.core->stop(); });
+  }
+  wait();
+}
+
+int Coordinator::wait() {
+  Impl& m = *impl_;
+  if (!m.started) return 0;
+  {
+    std::unique_lock<std::mutex> lock(m.mu);
+    m.cv.wait(lock, [&] { return m.ended; });
+  }
+  if (!m.joined && !m.on_loop_thread()) {
+    m.thread.join();
+    m.joined = true;
+  }
+  return m.exit_code;
+}
+
+}  // namespace ckpt::coordinator

@@ -1,0 +1,178 @@
+// End-to-end checks of the core through real loopback sockets, using the
+// protocol codec as a minimal worker.
+#include <arpa/inet.h>
+#include <doctest/doctest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "coordinator/coordinator.h"
+
+using namespace ckpt::coordinator;
+using namespace ckpt::protocol;
+
+namespace {
+
+struct Client {
+  int fd = -1;
+  Framer in;
+  explicit Client(uint16_t port) {
+    fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0);
+  }
+  ~Client() {
+    if (fd >= 0) close(fd);
+  }
+  void send_msg(const Header& h, const std::string& payload = {}) {
+    std::string b = encode_message(h, payload);
+    REQUIRE(::send(fd, b.data(), b.size(), MSG_NOSIGNAL) == ssize_t(b.size()));
+  }
+  // Returns false on EOF/timeout.
+  bool recv_msg(Message& m, int timeout_ms = 5000) {
+    for (;;) {
+      if (in.next(m) == Framer::Status::Ready) return true;
+      pollfd p{fd, POLLIN, 0};
+      if (poll(&p, 1, timeout_ms) <= 0) return false;
+      char buf[65536];
+      ssize_t n = recv(fd, buf, sizeof buf, 0);
+      if (n <= 0) return false;
+      in.feed(buf, size_t(n));
+    }
+  }
+};
+
+Header worker_header(MsgType t, uint32_t state) {
+  Header h = default_header(UniquePid{0x98ff, 0x1234, int32_t(getpid()), 0}, t);
+  h.state = state;
+  h.realPid = getpid();
+  return h;
+}
+
+Options quiet_options() {
+  Options o;
+  o.port = 0;
+  o.bind_address = "127.0.0.1";
+  o.quiet = 2;
+  o.ckpt_dir = "/tmp";
+  o.dmtcp_bin_dir = "/nonexistent";
+  return o;
+}
+
+}  // namespace
+
+TEST_CASE("a worker joins, a blocking checkpoint runs through barriers and completes") {
+  char dir[] = "/tmp/ckpt-coord-test-XXXXXX";
+  REQUIRE(mkdtemp(dir));
+  Options o = quiet_options();
+  o.ckpt_dir = dir;
+  Coordinator c(o);
+  std::atomic<int> completed{0};
+  c.on_event([&](const Event& e) {
+    if (e.type == EventType::CheckpointCompleted) {
+      CHECK(e.barriers == 2);
+      CHECK(e.images.size() == 1);
+      completed++;
+    }
+  });
+  c.start();
+  REQUIRE(c.port() != 0);
+
+  Client w(c.port());
+  w.send_msg(worker_header(MsgType::NewWorker, 0), make_hello_payload("vm", "./prog"));
+  Message m;
+  REQUIRE(w.recv_msg(m));
+  CHECK(m.header.msg_type() == MsgType::Accept);
+  CHECK(m.header.virtualPid == 40000);
+  CHECK(m.header.compGroup.pid == 40000);
+  CHECK(m.header.coordTimeStamp != 0);
+  CHECK(m.header.extraBytes == 0);
+  Header init = worker_header(MsgType::UpdateProcessInfoAfterInitOrExec, 1);
+  init.from.pid = 40000;
+  w.send_msg(init, make_cstring_payload("prog"));
+
+  Status s = c.status();
+  for (int i = 0; i < 50 && !s.running; i++) {
+    usleep(10000);
+    s = c.status();
+  }
+  CHECK(s.num_peers == 1);
+  CHECK(s.running);
+
+  std::atomic<int> replied{0};
+  c.command(CoordCmd::BlockingCheckpoint, -1, [&](const CommandReply& r) {
+    CHECK(r.status == CmdStatus::Success);
+    replied++;
+  });
+  REQUIRE(w.recv_msg(m));
+  CHECK(m.header.msg_type() == MsgType::DoCheckpoint);
+  CHECK(m.header.compGroup.generation == 1);
+  for (const char* name : {"DMT:SUSPEND", "DMT:WriteCkpt"}) {
+    Header b = worker_header(MsgType::Barrier, 2);
+    b.set_name(name);
+    w.send_msg(b);
+    REQUIRE(w.recv_msg(m));
+    CHECK(m.header.msg_type() == MsgType::BarrierReleased);
+    CHECK(m.payload == make_cstring_payload(name));
+  }
+  w.send_msg(worker_header(MsgType::CkptFilename, 5), make_ckpt_filename_payload("/ck/x.dmtcp", "", "vm"));
+  w.send_msg(worker_header(MsgType::WorkerResuming, 1));
+  for (int i = 0; i < 200 && replied == 0; i++) usleep(10000);
+  CHECK(replied == 1);
+  CHECK(completed == 1);
+  CHECK(access((std::string(dir) + "/dmtcp_restart_script.sh").c_str(), X_OK) == 0);
+
+  // Kill: the worker is told to exit.
+  CommandReply kr = c.command_sync(CoordCmd::Kill);
+  CHECK(kr.status == CmdStatus::Success);
+  REQUIRE(w.recv_msg(m));
+  CHECK(m.header.msg_type() == MsgType::KillPeer);
+  c.stop();
+  std::system((std::string("rm -rf ") + dir).c_str());
+}
+
+TEST_CASE("invalid input on an established worker connection drops only that worker") {
+  Coordinator c(quiet_options());
+  c.start();
+  Client a(c.port()), b(c.port());
+  Message m;
+  a.send_msg(worker_header(MsgType::NewWorker, 1), make_hello_payload("vm", "a"));
+  REQUIRE(a.recv_msg(m));
+  b.send_msg(worker_header(MsgType::NewWorker, 1), make_hello_payload("vm", "b"));
+  REQUIRE(b.recv_msg(m));
+  CHECK(c.status().num_peers == 2);
+  std::string junk(300, 'x');
+  ::send(a.fd, junk.data(), junk.size(), MSG_NOSIGNAL);
+  CHECK_FALSE(a.recv_msg(m, 2000));  // closed
+  Status s = c.status();
+  for (int i = 0; i < 100 && s.num_peers != 1; i++) {
+    usleep(10000);
+    s = c.status();
+  }
+  CHECK(s.num_peers == 1);
+  c.stop();
+}
+
+TEST_CASE("start() reports a port in use with a stable code") {
+  Coordinator a(quiet_options());
+  a.start();
+  Options o = quiet_options();
+  o.port = a.port();
+  Coordinator b(o);
+  try {
+    b.start();
+    FAIL("expected AddrInUse");
+  } catch (const ckpt::Error& e) {
+    CHECK(e.errc() == ckpt::Errc::AddrInUse);
+  }
+  a.stop();
+}
