@@ -1,0 +1,111 @@
+/**
+ * The terminal rendering of a BenchDocument: one table per section (median,
+ * min–max, runs, a "noisy" flag) and the headline ratios with their targets.
+ */
+import { formatBytes, table } from '../cli/output.js';
+import type { Stat } from './method.js';
+import type { BenchDocument } from './schema.js';
+import { formatMiBps, formatSeconds } from './units.js';
+
+type Fmt = (v: number) => string;
+
+function statRow(label: string, s: Stat | null, fmt: Fmt, why?: string | null): string[] {
+  if (!s) return [label, why ?? 'not measured', '', '', ''];
+  return [label, fmt(s.median), `${fmt(s.min)} – ${fmt(s.max)}`, String(s.runs), s.noisy ? `noisy (spread ${(s.spread * 100).toFixed(0)}%)` : ''];
+}
+
+const HEAD = ['', 'median', 'min – max', 'runs', ''];
+const ms: Fmt = (v) => formatSeconds(v / 1000);
+const secs: Fmt = (v) => formatSeconds(v);
+const rate: Fmt = (v) => `${v.toFixed(0)}/s`;
+
+export function formatDocument(doc: BenchDocument): string {
+  const m = doc.machine;
+  const out: string[] = [];
+  out.push(`ckpt bench ${doc.ckptVersion}: ${m.hostname}, ${m.cpu.model} (${m.cpu.logicalCpus} CPUs), ${formatBytes(m.memoryBytes)} RAM, Linux ${m.kernel.release}`);
+  out.push(`method: ${doc.method.warmup} warm-up + ${doc.method.runs} runs, median with min – max, "noisy" when the spread exceeds ${(doc.method.noisySpread * 100).toFixed(0)}%${doc.quick ? ' (quick)' : ''}`);
+  out.push('');
+
+  const s = doc.storage;
+  if (s && s.available) {
+    const fs = s.filesystem;
+    const dev = fs.device ? `${fs.device.name}${fs.device.model ? ` ${fs.device.model}` : ''}${fs.device.rotational === true ? ', rotational' : ''}` : fs.source;
+    out.push(`Storage: ${fs.dir} (${fs.type} on ${dev}), ${formatBytes(s.fileBytes)} files, ${formatBytes(s.blockSize)} blocks, queue depth ${s.queueDepth}`);
+    out.push(
+      table(HEAD, [
+        statRow('O_DIRECT write', s.direct.write, formatMiBps, s.direct.reason),
+        statRow('O_DIRECT read', s.direct.read, formatMiBps, s.direct.reason),
+        statRow('buffered write + fsync', s.buffered.write, formatMiBps),
+        statRow('buffered read (cold)', s.buffered.read, formatMiBps),
+        statRow('4 KiB write + fsync', s.fsync.latency, ms),
+      ]).trimEnd().replace(/^/gm, '  '),
+    );
+    if (s.sweep.length) {
+      out.push(`  block-size sweep (${s.sweep[0]?.direct ? 'O_DIRECT' : 'buffered'}, one run each):`);
+      out.push(table(['block', 'write', 'read'], s.sweep.map((p) => [formatBytes(p.blockSize), formatMiBps(p.writeMiBps), formatMiBps(p.readMiBps)])).trimEnd().replace(/^/gm, '    '));
+    }
+  } else if (s) out.push(`Storage: not measured: ${s.reason}\n`);
+
+  const st = doc.stream;
+  if (st && st.available) {
+    out.push(`Stream: ${formatBytes(st.imageBytes)} image in ${st.dir} (${st.data}); storage reference ${st.storage.mode}: write ${formatMiBps(st.storage.write.median)}, read ${formatMiBps(st.storage.read.median)}`);
+    const rows: string[][] = [];
+    for (const r of st.rows) {
+      const name = r.codec === 'raw' ? 'raw' : `zstd -${r.level}`;
+      rows.push([...statRow(`${name} write`, r.write, formatMiBps), r.writeShare === null ? '' : `${(r.writeShare * 100).toFixed(0)}% of storage, ratio ${r.compressionRatio.toFixed(2)}`]);
+      rows.push([...statRow(`${name} read + verify`, r.read, formatMiBps), r.readShare === null ? '' : `${(r.readShare * 100).toFixed(0)}% of storage`]);
+    }
+    for (const ref of st.references)
+      rows.push([...statRow(ref.tool, ref.write, formatMiBps, ref.reason), ref.compressionRatio === null ? '' : `ratio ${ref.compressionRatio.toFixed(2)}`]);
+    out.push(table([...HEAD, ''], rows).trimEnd().replace(/^/gm, '  '));
+  } else if (st) out.push(`Stream: not measured: ${st.reason}\n`);
+
+  const c = doc.coordinator;
+  if (c && c.available) {
+    out.push(`Coordinator: synthetic workers; original dmtcp_coordinator ${c.dmtcp.available ? `from ${c.dmtcp.prefix} (at most ${c.dmtcp.maxWorkers} workers)` : `not compared (${c.dmtcp.reason})`}`);
+    const rows = c.rows.map((r) => [
+      String(r.workers),
+      `${formatSeconds(r.ckpt.roundTrip.median)}${r.ckpt.roundTrip.noisy ? '*' : ''}`,
+      `${rate(r.ckpt.connectRate.median)}`,
+      r.ckpt.rssBytes === null ? '?' : formatBytes(r.ckpt.rssBytes),
+      r.dmtcp ? `${formatSeconds(r.dmtcp.roundTrip.median)} (${r.dmtcp.workers} workers)` : `— ${r.dmtcpReason ?? ''}`,
+      r.roundTripSpeedup === null ? '' : `${r.roundTripSpeedup.toFixed(1)}x`,
+    ]);
+    out.push(table(['workers', 'round trip', 'connects', 'RSS', 'original round trip', 'speed-up'], rows).trimEnd().replace(/^/gm, '  '));
+  } else if (c) out.push(`Coordinator: not measured: ${c.reason}\n`);
+
+  const k = doc.checkpoint;
+  if (k && k.available) {
+    out.push(`Checkpoint: synthetic program, images in ${k.dir}`);
+    const rows: string[][] = [];
+    for (const r of k.rows) {
+      const size = formatBytes(r.rssBytes);
+      const side = (name: string, sd: typeof r.builtin, why: string | null) => {
+        if (!sd) return rows.push([size, name, `— ${why ?? ''}`, '', '', '', '']);
+        return rows.push([
+          size,
+          name,
+          secs(sd.checkpoint.median),
+          secs(sd.downtime.median),
+          sd.restart ? secs(sd.restart.median) : '—',
+          formatBytes(sd.imageBytes),
+          sd.writeShare === null ? '' : `${(sd.writeShare * 100).toFixed(0)}% / ${sd.readShare === null ? '?' : `${(sd.readShare * 100).toFixed(0)}%`}`,
+        ]);
+      };
+      side('built-in', r.builtin, r.builtinReason);
+      if (r.dmtcpGzip || r.dmtcpNoGzip) {
+        side('DMTCP gzip', r.dmtcpGzip, r.dmtcpReason);
+        side('DMTCP --no-gzip', r.dmtcpNoGzip, r.dmtcpReason);
+      } else rows.push([size, 'DMTCP', `— ${r.dmtcpReason ?? ''}`, '', '', '', '']);
+    }
+    out.push(table(['RSS', 'engine', 'checkpoint', 'downtime', 'restart', 'image', 'of storage w / r'], rows).trimEnd().replace(/^/gm, '  '));
+  } else if (k) out.push(`Checkpoint: not measured: ${k.reason}\n`);
+
+  out.push('Results:');
+  for (const h of doc.headlines) {
+    const mark = h.met === true ? 'ok  ' : h.met === false ? 'MISS' : '    ';
+    out.push(`  ${mark} ${h.text}${h.target ? `  (target ${h.target})` : ''}`);
+  }
+  out.push(`\n(${doc.durationSeconds.toFixed(1)} s)`);
+  return out.join('\n') + '\n';
+}
