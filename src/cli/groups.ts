@@ -3,10 +3,12 @@
  */
 import type { Command } from 'commander';
 
+import { register as registerApptainer } from './apptainer.js';
 import { register as registerBench } from './bench.js';
 import { register as registerCommand } from './command.js';
 import { register as registerCoordinator } from './coordinator.js';
+import { register as registerJobs } from './jobs.js';
 
 export type RegisterFn = (program: Command) => void;
 
-export const groups: RegisterFn[] = [registerCoordinator, registerCommand, registerBench];
+export const groups: RegisterFn[] = [registerJobs, registerApptainer, registerCoordinator, registerCommand, registerBench];

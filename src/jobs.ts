@@ -1,0 +1,476 @@
+/**
+ * Running, checkpointing, restarting and stopping jobs (`ckpt launch`) and
+ * instances (`ckpt instance start`). One code path for both: a job is an
+ * instance on the host that may stay in the foreground.
+ *
+ * Order of a start: validate everything (names, engine, image, restart
+ * source) -> reserve the name in the registry -> start a coordinator on a
+ * free port -> start the job (directly, or under bwrap) -> record its
+ * processes -> wait until its processes joined the coordinator.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+import { applyRetention, chooseRestart, newestCompleteGeneration, type GenerationInfo } from './checkpoints.js';
+import { coordinatorCommand, startCoordinator, stopCoordinator, type CommandReply } from './coordproc.js';
+import type { Engine, EngineContext, ExecSpec, RestartSource } from './engines/engine.js';
+import { requireEngine } from './engines/engine.js';
+import { CkptError } from './errors.js';
+import { Registry, type CoordinatorRef, type EngineName, type EntryKind, type RegistryEntry } from './instances.js';
+import { ManagedProcess, stopProcess, waitForExit, type ExitInfo } from './lifecycle.js';
+import { describePortOwner, isAlive, listeningPorts, portOwner, procId, processTree } from './procfs.js';
+import {
+  bwrapArgv,
+  CONTAINER_CHECKPOINT_DIR,
+  CONTAINER_ENGINE_DIR,
+  entrypoint,
+  findBwrap,
+  probeBwrap,
+  validateImage,
+  type BindMount,
+} from './runtime/bwrap.js';
+import { dirUsage, ensurePrivateDir, securePermissions, Store, validateName, writeFileAtomic } from './store.js';
+
+/** How long a started job has to connect to its coordinator before `start` reports failure. */
+export const JOIN_TIMEOUT_MS = 60_000;
+/** How long `checkpoint --kill` waits for the job to exit after its checkpoint. */
+export const KILL_WAIT_MS = 30_000;
+/** How long to wait for the images of a finished checkpoint to show up as a complete generation. */
+export const DURABLE_WAIT_MS = 60_000;
+
+export interface StartOptions {
+  kind: EntryKind;
+  name: string;
+  engine: EngineName;
+  /** Host: the command. Container: the arguments appended to the start script. */
+  command: string[];
+  /** Root-filesystem directory, or null for the host. */
+  image: string | null;
+  binds?: BindMount[];
+  /** Named checkpoint to write into (created if missing when `createCheckpoint`). */
+  checkpoint: string | null;
+  /** Explicit checkpoint directory (`--ckptdir`), used when `checkpoint` is null. */
+  ckptdir?: string | null;
+  createCheckpoint?: boolean;
+  interval?: number | null;
+  keep?: number | null;
+  /** Restart from this checkpoint instead of launching. */
+  restart?: { generation?: number } | null;
+  /** Return at once (instances always do). */
+  detach: boolean;
+  coordPort?: number;
+  /** Extra environment for the job. */
+  env?: NodeJS.ProcessEnv;
+  /** Called with progress messages for people. */
+  onStep?: (message: string) => void;
+}
+
+export interface StartResult {
+  entry: RegistryEntry;
+  restartedFrom: RestartSource | null;
+  /** Foreground runs: how the job ended. */
+  exit?: ExitInfo;
+}
+
+export class Jobs {
+  readonly store: Store;
+  readonly registry: Registry;
+
+  constructor(store: Store = new Store()) {
+    this.store = store;
+    this.registry = new Registry(store);
+  }
+
+  /** Resolves the checkpoint directory of a start; creates it when allowed. */
+  private resolveCheckpointDir(opts: StartOptions): string {
+    if (opts.checkpoint) {
+      if (this.store.hasCheckpoint(opts.checkpoint)) return this.store.checkpointDir(opts.checkpoint);
+      if (opts.createCheckpoint) return this.store.createCheckpoint(opts.checkpoint);
+      return this.store.requireCheckpoint(opts.checkpoint);
+    }
+    if (!opts.ckptdir) throw new CkptError('ERR_CKPT_INVALID_ARGUMENT', 'No checkpoint name or directory given.');
+    const dir = path.resolve(opts.ckptdir);
+    if (opts.restart) {
+      if (!fs.existsSync(dir)) throw new CkptError('ERR_CKPT_NOT_FOUND', `Checkpoint directory ${dir} does not exist.`);
+      return dir;
+    }
+    return ensurePrivateDir(dir);
+  }
+
+  /** Starts a job or instance (see the module comment for the order). */
+  async start(opts: StartOptions): Promise<StartResult> {
+    const step = opts.onStep ?? (() => {});
+    validateName(opts.name, opts.kind);
+    if (opts.checkpoint !== null) validateName(opts.checkpoint, 'checkpoint');
+    if (!opts.image && opts.command.length === 0 && !opts.restart) {
+      throw new CkptError('ERR_CKPT_USAGE', 'No command given: put it after `--`, e.g. `ckpt launch -- ./my-program arg`.');
+    }
+    const engine = await requireEngine(opts.engine);
+    let root: string | null = null;
+    let bwrap: string | null = null;
+    if (opts.image) {
+      root = validateImage(opts.image);
+      bwrap = findBwrap();
+      const why = probeBwrap(bwrap);
+      if (why) throw new CkptError('ERR_CKPT_UNSUPPORTED', why);
+    }
+    // Fail on an empty, incomplete or foreign checkpoint before anything starts.
+    const label = opts.checkpoint ? `Checkpoint "${opts.checkpoint}"` : `Directory ${opts.ckptdir}`;
+    if (opts.restart && opts.checkpoint) this.store.requireCheckpoint(opts.checkpoint);
+    const ckptdir = this.resolveCheckpointDir(opts);
+    const source = opts.restart ? await chooseRestart(ckptdir, { generation: opts.restart.generation, formats: engine.formats, label }) : null;
+    if (source) await this.checkPortsFree(ckptdir);
+
+    const runDir = this.store.runDir(opts.kind, opts.name);
+    const self = procId(process.pid)!;
+    const entry: RegistryEntry = {
+      kind: opts.kind,
+      name: opts.name,
+      engine: opts.engine,
+      leader: self,
+      pgid: null,
+      coordinator: { host: '127.0.0.1', port: 0, proc: null, portFile: null },
+      checkpoint: opts.checkpoint,
+      checkpointDir: ckptdir,
+      image: root,
+      command: opts.command,
+      runDir,
+      log: opts.detach ? path.join(runDir, 'output.log') : null,
+      ports: [],
+      keep: opts.keep ?? null,
+      interval: opts.interval ?? null,
+      detached: opts.detach,
+      startedAt: new Date().toISOString(),
+      restartedFrom: source ? { dir: source.dir, generation: source.generation } : null,
+    };
+    await this.registry.add(entry);
+    let coord: CoordinatorRef | null = null;
+    let proc: ManagedProcess | null = null;
+    try {
+      step(`starting a coordinator`);
+      coord = await startCoordinator({ ckptdir, runDir, port: opts.coordPort ?? 0, interval: opts.interval ?? 0 });
+      entry.coordinator = coord;
+      await this.registry.update(entry.kind, entry.name, { coordinator: coord });
+      step(`coordinator listening on ${coord.host}:${coord.port}`);
+
+      const ctx: EngineContext = {
+        coordHost: coord.host,
+        coordPort: coord.port,
+        ckptdir: root ? CONTAINER_CHECKPOINT_DIR : ckptdir,
+        engineDir: root ? CONTAINER_ENGINE_DIR : engine.hostDir(),
+        container: root !== null,
+      };
+      const command = root ? entrypoint(root, opts.command) : opts.command;
+      const spec: ExecSpec = source ? await engine.restart(ctx, source) : engine.launch(ctx, command);
+      const argv = root
+        ? bwrapArgv(bwrap!, {
+            root,
+            checkpointDir: ckptdir,
+            engineDir: engine.hostDir(),
+            binds: opts.binds ?? [],
+            command: spec.argv,
+            capAdd: spec.capAdd,
+          })
+        : spec.argv;
+      const env: NodeJS.ProcessEnv = { ...process.env, ...opts.env, CKPT_NAME: opts.name, CKPT_KIND: opts.kind };
+      for (const [k, v] of Object.entries(spec.env)) {
+        if (v === undefined) delete env[k];
+        else env[k] = v;
+      }
+      let stdio: 'inherit' | ['ignore', number, number] = 'inherit';
+      let logFd: number | null = null;
+      if (entry.log) {
+        logFd = fs.openSync(entry.log, 'a', 0o600);
+        stdio = ['ignore', logFd, logFd];
+      }
+      step(source ? `restarting generation ${source.generation} from ${ckptdir}` : `starting ${command.join(' ')}`);
+      proc = new ManagedProcess({ argv, env, detached: opts.detach, stdio });
+      try {
+        await proc.start();
+      } finally {
+        if (logFd !== null) fs.closeSync(logFd);
+      }
+      const leader = proc.id;
+      if (!leader) throw new CkptError('ERR_CKPT_IO', `The job exited at once${entry.log ? `; see ${entry.log}` : ''}.`);
+      entry.leader = leader;
+      entry.pgid = opts.detach ? leader.pid : null;
+      await this.registry.update(entry.kind, entry.name, { leader, pgid: entry.pgid });
+
+      await this.waitJoined(entry, proc, source !== null);
+      step(source ? 'restarted' : 'running');
+      void this.refreshPorts(entry);
+      if (opts.detach) {
+        proc.unref();
+        return { entry, restartedFrom: source };
+      }
+      const exit = await this.foreground(entry, proc);
+      return { entry, restartedFrom: source, exit };
+    } catch (err) {
+      if (proc?.pid && !proc.exitStatus) await proc.stop(2_000).catch(() => {});
+      if (coord) await stopCoordinator(coord).catch(() => {});
+      await this.registry.remove(entry.kind, entry.name).catch(() => {});
+      throw err;
+    }
+  }
+
+  /** Refuses a restart when a port the checkpointed job listened on is taken. */
+  private async checkPortsFree(ckptdir: string): Promise<void> {
+    let ports: number[] = [];
+    try {
+      ports = (JSON.parse(fs.readFileSync(path.join(ckptdir, '.ckpt-ports.json'), 'utf8')) as { ports: number[] }).ports ?? [];
+    } catch {
+      return;
+    }
+    for (const port of ports) {
+      const owner = portOwner(port);
+      if (owner) {
+        const who = owner.pid ? (await this.registry.list()).find((e) => processTree(e.leader.pid).includes(owner.pid!)) : undefined;
+        const hint = who ? ` That is ${who.kind} "${who.name}": stop it first (\`ckpt ${who.kind === 'instance' ? 'instance stop' : 'stop'} ${who.name}\`).` : ' Stop that process first.';
+        throw new CkptError('ERR_CKPT_ADDR_IN_USE', `Cannot restart: the checkpointed job listens on port ${port}, but ${describePortOwner(owner)}.${hint}`);
+      }
+    }
+  }
+
+  /**
+   * Waits until the job's processes have joined the coordinator (and, on a
+   * restart, are running again); fails with the log's tail if the job exits.
+   */
+  private async waitJoined(entry: RegistryEntry, proc: ManagedProcess, restart: boolean): Promise<void> {
+    const deadline = Date.now() + JOIN_TIMEOUT_MS;
+    for (;;) {
+      if (proc.exitStatus) {
+        const tail = entry.log ? readTail(entry.log) : '';
+        const how = proc.exitStatus.signal ? `signal ${proc.exitStatus.signal}` : `exit code ${proc.exitStatus.code}`;
+        // A short job may legitimately finish before we look (foreground launch).
+        if (!entry.detached && !restart && proc.exitStatus.code === 0) return;
+        throw new CkptError(
+          restart ? 'ERR_CKPT_CORRUPT' : 'ERR_CKPT_IO',
+          `The ${entry.kind} "${entry.name}" ${restart ? 'failed to restart' : 'exited at start'} (${how}).${tail ? `\n--- ${entry.log} ---\n${tail}` : ''}`,
+        );
+      }
+      let reply: CommandReply | null = null;
+      try {
+        reply = await coordinatorCommand(entry.coordinator, ['s'], { timeoutMs: 5_000 });
+      } catch {
+        /* coordinator busy or starting; retry */
+      }
+      if (reply && (reply.num_peers ?? 0) > 0 && (!restart || reply.running)) return;
+      if (Date.now() > deadline) {
+        throw new CkptError(
+          'ERR_CKPT_TIMEOUT',
+          `The ${entry.kind} "${entry.name}" did not connect to its coordinator within ${JOIN_TIMEOUT_MS / 1000} s${entry.log ? `; see ${entry.log}` : ''}.`,
+        );
+      }
+      await sleep(50);
+    }
+  }
+
+  /** Foreground: forward signals, apply retention after interval checkpoints, clean up at exit. */
+  private async foreground(entry: RegistryEntry, proc: ManagedProcess): Promise<ExitInfo> {
+    const forward = (sig: NodeJS.Signals) => proc.send(sig);
+    const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+    for (const s of signals) process.on(s, forward);
+    let watching = true;
+    const watcher = (async () => {
+      if (!entry.keep && !entry.interval) return;
+      let last = -1;
+      while (watching) {
+        await sleep(1_000);
+        if (!watching) break;
+        try {
+          const g = await newestCompleteGeneration(entry.checkpointDir);
+          if (g && g.generation !== last) {
+            last = g.generation;
+            securePermissions(entry.checkpointDir);
+            if (entry.keep) await applyRetention(entry.checkpointDir, entry.keep);
+          }
+        } catch {
+          /* the next round retries */
+        }
+      }
+    })();
+    try {
+      return await proc.wait();
+    } finally {
+      watching = false;
+      for (const s of signals) process.off(s, forward);
+      await watcher;
+      await stopCoordinator(entry.coordinator).catch(() => {});
+      await this.registry.remove(entry.kind, entry.name, entry.leader).catch(() => {});
+    }
+  }
+
+  /** Records the TCP ports the job listens on (shown by list; checked before restarts). */
+  async refreshPorts(entry: RegistryEntry): Promise<number[]> {
+    if (!isAlive(entry.leader)) return entry.ports;
+    const coordPid = entry.coordinator.proc?.pid;
+    const ports = listeningPorts(processTree(entry.leader.pid).filter((p) => p !== coordPid)).filter((p) => p !== entry.coordinator.port);
+    entry.ports = ports;
+    await this.registry.update(entry.kind, entry.name, { ports }).catch(() => null);
+    return ports;
+  }
+
+  /**
+   * Checkpoints a running job or instance and returns once the images are
+   * durable (a complete, committed generation newer than before exists).
+   */
+  async checkpoint(entry: RegistryEntry, opts: { kill?: boolean; timeoutMs?: number; onStep?: (m: string) => void } = {}): Promise<CheckpointResult> {
+    const step = opts.onStep ?? (() => {});
+    const engine = await requireEngine(entry.engine);
+    const before = await newestCompleteGeneration(entry.checkpointDir).catch(() => null);
+    const ports = await this.refreshPorts(entry);
+    const started = Date.now();
+    step(opts.kill ? 'checkpointing, then stopping' : 'checkpointing');
+    const reply = await coordinatorCommand(entry.coordinator, [opts.kill ? 'kc' : 'bc'], { timeoutMs: opts.timeoutMs ?? 0 });
+    if (reply.command_status === 'DMT_COORD_NOT_RUNNING') {
+      throw new CkptError(
+        'ERR_CKPT_STATE',
+        `The ${entry.kind} "${entry.name}" cannot be checkpointed now: a checkpoint is already in progress, or none of its processes is connected. Retry in a moment; see \`ckpt ${entry.kind === 'instance' ? 'instance list' : 'status'}\`.`,
+      );
+    }
+    if (reply.command_status !== 'DMT_COORD_SUCCESS') {
+      throw new CkptError('ERR_CKPT_PROTOCOL', `The coordinator refused the checkpoint (${reply.command_status}).`);
+    }
+    const freezeMs = Date.now() - started;
+    if (opts.kill) {
+      step('waiting for the job to exit');
+      if (!(await waitForExit(entry.leader, KILL_WAIT_MS))) {
+        await stopProcess(entry.leader, { group: entry.pgid });
+      }
+    }
+    step('waiting for the images to be durable');
+    const gen = await this.waitDurable(entry, before, engine, opts.timeoutMs);
+    const totalMs = Date.now() - started;
+    securePermissions(entry.checkpointDir);
+    writeFileAtomic(path.join(entry.checkpointDir, '.ckpt-ports.json'), `${JSON.stringify({ ports })}\n`);
+    let removed: string[] = [];
+    if (entry.keep) removed = await applyRetention(entry.checkpointDir, entry.keep);
+    if (opts.kill) {
+      await stopCoordinator(entry.coordinator).catch(() => {});
+      await this.registry.remove(entry.kind, entry.name, entry.leader).catch(() => {});
+    }
+    const bytes = gen.bytes;
+    return {
+      name: entry.name,
+      kind: entry.kind,
+      checkpoint: entry.checkpoint,
+      dir: entry.checkpointDir,
+      generation: gen.generation,
+      computation: gen.computation,
+      processes: gen.processes.length,
+      images: gen.processes.map((p) => path.resolve(entry.checkpointDir, p.path)),
+      bytes,
+      freezeMs,
+      totalMs,
+      bandwidthBytesPerSec: totalMs > 0 ? Math.round((bytes * 1000) / totalMs) : null,
+      killed: Boolean(opts.kill),
+      removedByRetention: removed,
+    };
+  }
+
+  private async waitDurable(entry: RegistryEntry, before: GenerationInfo | null, engine: Engine, timeoutMs?: number): Promise<GenerationInfo> {
+    const wait = timeoutMs && timeoutMs > 0 ? timeoutMs : DURABLE_WAIT_MS;
+    const deadline = Date.now() + wait;
+    let last: GenerationInfo | null = null;
+    for (;;) {
+      last = await newestCompleteGeneration(entry.checkpointDir);
+      if (last && (!before || last.generation !== before.generation || last.computation !== before.computation)) {
+        if (engine.formats.includes(last.format)) return last;
+      }
+      if (Date.now() > deadline) {
+        throw new CkptError(
+          'ERR_CKPT_INCOMPLETE',
+          `The checkpoint finished but no new complete generation appeared in ${entry.checkpointDir} within ${wait / 1000} s; see \`ckpt images ${entry.checkpointDir}\`.`,
+        );
+      }
+      await sleep(25);
+    }
+  }
+
+  /** Stops a job or instance: SIGTERM to its process group, SIGKILL after the grace period, then its coordinator. */
+  async stop(entry: RegistryEntry, timeoutMs?: number): Promise<'term' | 'kill' | 'gone'> {
+    const how = await stopProcess(entry.leader, { group: entry.pgid, timeoutMs });
+    await stopCoordinator(entry.coordinator).catch(() => {});
+    await this.registry.remove(entry.kind, entry.name, entry.leader);
+    return how;
+  }
+
+  /** Status of one entry for `list`/`status`: coordinator view and resources. */
+  async describe(entry: RegistryEntry): Promise<EntryStatus> {
+    let reply: CommandReply | null = null;
+    try {
+      reply = await coordinatorCommand(entry.coordinator, ['s'], { timeoutMs: 3_000 });
+    } catch {
+      reply = null;
+    }
+    const newest = await newestCompleteGeneration(entry.checkpointDir).catch(() => null);
+    return {
+      kind: entry.kind,
+      name: entry.name,
+      engine: entry.engine,
+      pid: entry.leader.pid,
+      coordinator: `${entry.coordinator.host}:${entry.coordinator.port}`,
+      coordinatorPort: entry.coordinator.port,
+      processes: reply?.num_peers ?? null,
+      running: reply ? Boolean(reply.running) : null,
+      ports: entry.ports,
+      checkpoint: entry.checkpoint,
+      checkpointDir: entry.checkpointDir,
+      image: entry.image,
+      log: entry.log,
+      startedAt: entry.startedAt,
+      lastGeneration: newest?.generation ?? null,
+      checkpointBytes: dirUsage(entry.checkpointDir).bytes,
+      command: entry.command,
+    };
+  }
+}
+
+export interface CheckpointResult {
+  name: string;
+  kind: EntryKind;
+  checkpoint: string | null;
+  dir: string;
+  generation: number;
+  computation: string;
+  processes: number;
+  images: string[];
+  bytes: number;
+  /** Time from the request until the job ran again (the blocking checkpoint round trip). */
+  freezeMs: number;
+  /** Until the images were durable. */
+  totalMs: number;
+  bandwidthBytesPerSec: number | null;
+  killed: boolean;
+  removedByRetention: string[];
+}
+
+export interface EntryStatus {
+  kind: EntryKind;
+  name: string;
+  engine: EngineName;
+  pid: number;
+  coordinator: string;
+  coordinatorPort: number;
+  processes: number | null;
+  running: boolean | null;
+  ports: number[];
+  checkpoint: string | null;
+  checkpointDir: string;
+  image: string | null;
+  log: string | null;
+  startedAt: string;
+  lastGeneration: number | null;
+  checkpointBytes: number;
+  command: string[];
+}
+
+function readTail(file: string, max = 1500): string {
+  try {
+    const text = fs.readFileSync(file, 'utf8');
+    return text.slice(-max).trim();
+  } catch {
+    return '';
+  }
+}
