@@ -18,6 +18,8 @@
   "includes": [
     "native/common/common.gypi",
     "native/protocol/protocol.gypi",
+    "native/coordinator/coordinator.gypi",
+    "native/tools/dmtcp_coordinator/dmtcp_coordinator.gypi",
     "native/tools/dmtcp_command/dmtcp_command.gypi",
     "native/tools/loadgen/loadgen.gypi",
     "native/bench/bench.gypi"
@@ -27,11 +29,12 @@
       "target_name": "ckpt",
       "sources": [
         "native/addon/addon.cc",
-        "native/addon/bench.cc"
+        "native/addon/bench.cc",
+        "native/addon/protocol.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
-      "dependencies": ["ckpt_common", "ckpt_bench"]
+      "dependencies": ["ckpt_common", "ckpt_bench", "ckpt_protocol"]
     }
   ]
 }

@@ -244,7 +244,7 @@ void Core::handle_message(Connection& c, Message& m) {
 }
 
 void Core::update_watch(Connection& c) {
-  uint32_t want = (c.reading ? (EPOLLIN | EPOLLRDHUP) : 0) | (c.queued ? EPOLLOUT : 0);
+  uint32_t want = (c.reading ? uint32_t{EPOLLIN | EPOLLRDHUP} : 0u) | (c.queued ? uint32_t{EPOLLOUT} : 0u);
   if (want == c.watched || c.dead) return;
   if (want == 0) {
     // Nothing to read and nothing to write: the connection is finished.

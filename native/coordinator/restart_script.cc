@@ -215,8 +215,8 @@ rewrite_dir()
     std::string listing;
     std::string array;
     for (const auto& im : in.images) {
-      listing += " " + im.path;
-      array += " " + shell_quote(im.path);
+      listing.append(" ").append(im.path);
+      array.append(" ").append(shell_quote(im.path));
     }
     s += "given_ckpt_files=" + shell_quote(listing) + "\n";
     s += "ckpt_files=(" + array + " )\n";
@@ -234,18 +234,20 @@ exec "$dmt_rstr_cmd" --coord-host "$coord_host" --coord-port "$coord_port" \
   std::string listing = "\n";
   for (const auto& g : groups) {
     listing += " :: " + g.host + " :bg:";
-    for (const auto& f : g.files) listing += " " + f;
+    for (const auto& f : g.files) listing.append(" ").append(f);
     listing += " : " + g.shell + "\n";
   }
   s += "worker_ckpts=" + shell_quote(listing) + "\n\n";
   std::string hosts, shells, starts, counts, files;
   size_t pos = 0;
   for (const auto& g : groups) {
-    hosts += " " + shell_quote(g.host);
-    shells += " " + shell_quote(g.shell);
-    starts += " " + std::to_string(pos);
-    counts += " " + std::to_string(g.files.size());
-    for (const auto& f : g.files) files += " " + shell_quote(f);
+    // Appended piecewise: GCC 12 reports a false -Wrestrict for
+    // `str += " " + std::string(...)` once this is inlined.
+    hosts.append(1, ' ').append(shell_quote(g.host));
+    shells.append(1, ' ').append(shell_quote(g.shell));
+    starts.append(1, ' ').append(std::to_string(pos));
+    counts.append(1, ' ').append(std::to_string(g.files.size()));
+    for (const auto& f : g.files) files.append(1, ' ').append(shell_quote(f));
     pos += g.files.size();
   }
   s += "group_hosts=(" + hosts + " )\n";
