@@ -24,7 +24,7 @@ import { nativeBinDir } from './native.js';
 /** Second line of every shim we write; how we recognise our own file. */
 const SHIM_MARKER = '# ckpt-coordinator-shim 1';
 /** Environment variable that tells our coordinator where DMTCP's binaries are (for `dmt_rstr_cmd`). */
-export const DMTCP_BINDIR_ENV = 'CKPT_DMTCP_BINDIR';
+export const DMTCP_BINDIR_ENV = 'CKPT_DMTCP_BIN_DIR';
 const TARGET = 'dmtcp_coordinator';
 const ORIGINAL = 'dmtcp_coordinator.orig';
 /** Reading this much of a file is enough to find the marker. */

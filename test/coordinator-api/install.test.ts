@@ -29,7 +29,7 @@ beforeEach(() => {
   fakeCoordinator = path.join(dir, 'fake_coordinator');
   writeFileSync(
     fakeCoordinator,
-    '#!/bin/sh\necho "args:$*"\necho "bindir:$CKPT_DMTCP_BINDIR"\nif [ -e /proc/self/fd/821 ]; then echo fd821:open; else echo fd821:closed; fi\n',
+    '#!/bin/sh\necho "args:$*"\necho "bindir:$CKPT_DMTCP_BIN_DIR"\nif [ -e /proc/self/fd/821 ]; then echo fd821:open; else echo fd821:closed; fi\n',
     { mode: 0o755 },
   );
 });
