@@ -22,7 +22,8 @@
     "native/tools/dmtcp_coordinator/dmtcp_coordinator.gypi",
     "native/tools/dmtcp_command/dmtcp_command.gypi",
     "native/tools/loadgen/loadgen.gypi",
-    "native/bench/bench.gypi"
+    "native/bench/bench.gypi",
+    "native/dmtcp_shim/dmtcp_shim.gypi"
   ],
   "targets": [
     {

@@ -18,12 +18,14 @@ import type { Engine, EngineContext, ExecSpec, RestartSource } from './engines/e
 import { requireEngine } from './engines/engine.js';
 import { CkptError } from './errors.js';
 import { Registry, type CoordinatorRef, type EngineName, type EntryKind, type RegistryEntry } from './instances.js';
+import { nativeBinDir } from './native.js';
 import { ManagedProcess, stopProcess, waitForExit, type ExitInfo } from './lifecycle.js';
 import { describePortOwner, isAlive, listeningPorts, portOwner, procId, processTree } from './procfs.js';
 import {
   bwrapArgv,
   CONTAINER_CHECKPOINT_DIR,
   CONTAINER_ENGINE_DIR,
+  CONTAINER_LIB_DIR,
   entrypoint,
   findBwrap,
   probeBwrap,
@@ -159,6 +161,7 @@ export class Jobs {
         coordPort: coord.port,
         ckptdir: root ? CONTAINER_CHECKPOINT_DIR : ckptdir,
         engineDir: root ? CONTAINER_ENGINE_DIR : engine.hostDir(),
+        libDir: root ? CONTAINER_LIB_DIR : nativeBinDir(),
         container: root !== null,
       };
       const command = root ? entrypoint(root, opts.command) : opts.command;
@@ -168,6 +171,7 @@ export class Jobs {
             root,
             checkpointDir: ckptdir,
             engineDir: engine.hostDir(),
+            libDir: nativeBinDir(),
             binds: opts.binds ?? [],
             command: spec.argv,
             capAdd: spec.capAdd,

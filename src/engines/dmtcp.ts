@@ -10,6 +10,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
+import { nativeBinDir } from '../native.js';
 import type { Engine, EngineContext, ExecSpec, RestartSource } from './engine.js';
 
 /** The DMTCP installation prefix (the directory holding bin/dmtcp_launch), or null. */
@@ -32,9 +33,18 @@ export function dmtcpPrefix(env: NodeJS.ProcessEnv = process.env): string | null
 /** Environment variables of DMTCP that would override what ckpt passes on the command line. */
 const CLEARED = ['DMTCP_COORD_HOST', 'DMTCP_HOST', 'DMTCP_COORD_PORT', 'DMTCP_PORT', 'DMTCP_CHECKPOINT_DIR', 'DMTCP_GZIP', 'DMTCP_CHECKPOINT_INTERVAL'];
 
-function baseEnv(): Record<string, string | undefined> {
+/** Our bind() wrapper (native/dmtcp_shim): lets restarted servers re-bind ports still in TIME_WAIT. */
+export const REUSEADDR_SHIM = 'ckpt_dmtcp_reuseaddr.so';
+
+function baseEnv(ctx: EngineContext): Record<string, string | undefined> {
   const env: Record<string, string | undefined> = {};
   for (const k of CLEARED) env[k] = undefined;
+  // dmtcp_launch puts the user's LD_PRELOAD after its own libraries, which is
+  // where the wrapper must sit; it stays in the process image across restarts.
+  if (fs.existsSync(path.join(nativeBinDir(), REUSEADDR_SHIM))) {
+    const shim = path.posix.join(ctx.libDir, REUSEADDR_SHIM);
+    env.LD_PRELOAD = process.env.LD_PRELOAD ? `${shim}:${process.env.LD_PRELOAD}` : shim;
+  }
   // Running as root (CI, containers) makes dmtcp_restart print a warning on every restart.
   env.DMTCP_QUIET = process.env.DMTCP_QUIET ?? '1';
   return env;
@@ -71,7 +81,7 @@ export const dmtcpEngine: Engine = {
         ctx.ckptdir,
         ...command,
       ],
-      env: baseEnv(),
+      env: baseEnv(ctx),
     };
   },
 
@@ -88,7 +98,7 @@ export const dmtcpEngine: Engine = {
         ctx.ckptdir,
         ...src.images.map((rel) => path.posix.join(ctx.ckptdir, rel)),
       ],
-      env: baseEnv(),
+      env: baseEnv(ctx),
     };
   },
 };

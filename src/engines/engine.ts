@@ -16,6 +16,8 @@ export interface EngineContext {
   ckptdir: string;
   /** Engine directory as the job sees it (the host dir, or /.ckpt-engine in a container). */
   engineDir: string;
+  /** ckpt's native files (build/Release) as the job sees them (or /.ckpt-lib in a container). */
+  libDir: string;
   /** True when running inside a bwrap container. */
   container: boolean;
 }

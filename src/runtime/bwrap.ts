@@ -20,11 +20,13 @@ import { CkptError } from '../errors.js';
 export const CONTAINER_CHECKPOINT_DIR = '/.checkpoint';
 /** Where the checkpoint engine (ours or DMTCP) appears inside the container, read-only. */
 export const CONTAINER_ENGINE_DIR = '/.ckpt-engine';
+/** Where ckpt's own native files (build/Release) appear inside the container, read-only. */
+export const CONTAINER_LIB_DIR = '/.ckpt-lib';
 /** Entry points looked up in the image, in order (Apptainer's first). */
 export const STARTSCRIPTS = ['.singularity.d/startscript', '.ckpt/startscript'] as const;
 
 /** Top-level entries of the image that get their own fresh mounts instead of the image's. */
-const FRESH = new Set(['proc', 'dev', 'tmp', 'sys', '.checkpoint', '.ckpt-engine']);
+const FRESH = new Set(['proc', 'dev', 'tmp', 'sys', '.checkpoint', '.ckpt-engine', '.ckpt-lib']);
 
 export interface BindMount {
   source: string;
@@ -117,6 +119,8 @@ export interface ContainerSpec {
   checkpointDir: string;
   /** Host directory of the engine, bound read-only at /.ckpt-engine (null: none). */
   engineDir: string | null;
+  /** Host directory of ckpt's native files, bound read-only at /.ckpt-lib (null: none). */
+  libDir: string | null;
   /** Extra binds (Apptainer's --bind). */
   binds: BindMount[];
   /** Command to run inside, with container paths. */
@@ -141,6 +145,7 @@ export function bwrapArgv(bwrap: string, spec: ContainerSpec): string[] {
   a.push('--proc', '/proc', '--dev', '/dev', '--tmpfs', '/tmp');
   a.push('--bind', spec.checkpointDir, CONTAINER_CHECKPOINT_DIR);
   if (spec.engineDir) a.push('--ro-bind', spec.engineDir, CONTAINER_ENGINE_DIR);
+  if (spec.libDir) a.push('--ro-bind', spec.libDir, CONTAINER_LIB_DIR);
   for (const b of spec.binds) a.push(b.readOnly ? '--ro-bind' : '--bind', b.source, b.target);
   for (const cap of spec.capAdd ?? []) a.push('--cap-add', cap);
   a.push('--chdir', '/', '--', ...spec.command);
