@@ -63,15 +63,36 @@ export function formatDocument(doc: BenchDocument): string {
   const c = doc.coordinator;
   if (c && c.available) {
     out.push(`Coordinator: synthetic workers; original dmtcp_coordinator ${c.dmtcp.available ? `from ${c.dmtcp.prefix} (at most ${c.dmtcp.maxWorkers} workers)` : `not compared (${c.dmtcp.reason})`}`);
+    const notes: string[] = [];
+    const note = (why: string | null) => {
+      if (!why) return '';
+      let i = notes.indexOf(why);
+      if (i < 0) i = notes.push(why) - 1;
+      return ` [${i + 1}]`;
+    };
     const rows = c.rows.map((r) => [
       String(r.workers),
-      `${formatSeconds(r.ckpt.roundTrip.median)}${r.ckpt.roundTrip.noisy ? '*' : ''}`,
+      `${formatSeconds(r.ckpt.roundTrip.median)}${r.ckpt.roundTrip.noisy ? ' (noisy)' : ''}`,
       `${rate(r.ckpt.connectRate.median)}`,
       r.ckpt.rssBytes === null ? '?' : formatBytes(r.ckpt.rssBytes),
-      r.dmtcp ? `${formatSeconds(r.dmtcp.roundTrip.median)} (${r.dmtcp.workers} workers)` : `— ${r.dmtcpReason ?? ''}`,
+      r.dmtcp ? `${formatSeconds(r.dmtcp.roundTrip.median)}${r.dmtcp.workers !== r.workers ? ` at ${r.dmtcp.workers} workers` : ''}${note(r.dmtcpReason)}` : `—${note(r.dmtcpReason)}`,
+      r.dmtcp?.rssBytes ? formatBytes(r.dmtcp.rssBytes) : '',
       r.roundTripSpeedup === null ? '' : `${r.roundTripSpeedup.toFixed(1)}x`,
     ]);
-    out.push(table(['workers', 'round trip', 'connects', 'RSS', 'original round trip', 'speed-up'], rows).trimEnd().replace(/^/gm, '  '));
+    const b = c.blockingCheckpoint;
+    if (b)
+      rows.push([
+        '1, -bc',
+        b.ckpt ? formatSeconds(b.ckpt.median) : '—',
+        '',
+        '',
+        b.dmtcp ? formatSeconds(b.dmtcp.median) : `—${note(b.reason)}`,
+        '',
+        b.speedup === null ? '' : `${b.speedup.toFixed(1)}x`,
+      ]);
+    out.push(table(['workers', 'round trip', 'connects', 'RSS', 'original', 'orig. RSS', 'speed-up'], rows).trimEnd().replace(/^/gm, '  '));
+    notes.forEach((n, i) => out.push(`  [${i + 1}] ${n}`));
+    out.push('');
   } else if (c) out.push(`Coordinator: not measured: ${c.reason}\n`);
 
   const k = doc.checkpoint;

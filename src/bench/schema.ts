@@ -92,7 +92,7 @@ export interface CoordinatorRow {
 export interface CoordinatorResult {
   available: true;
   rows: CoordinatorRow[];
-  /** One-worker `dmtcp_command -bc` of a trivial program (seconds), ours vs the original; null when not measured. */
+  /** One synthetic worker, blocking checkpoint command (what `dmtcp_command -bc` sends) until its reply (seconds), ours vs the original; null when not measured. */
   blockingCheckpoint: { ckpt: Stat | null; dmtcp: Stat | null; speedup: number | null; reason: string | null } | null;
   dmtcp: { available: boolean; reason: string | null; prefix: string | null; maxWorkers: number };
 }
