@@ -129,6 +129,7 @@ class Core final : public IoHandler {
   int reserve_fd_ = -1;  // spare descriptor for shedding connections at EMFILE
 
   std::unordered_map<uint64_t, std::unique_ptr<Connection>> conns_;
+  std::vector<uint64_t> held_ids_;  // connections parked in ConnKind::Held
   std::vector<Connection*> dying_;  // marked dead, consequences pending
   std::vector<std::unique_ptr<Connection>> graveyard_;  // freed after the batch
   Connection* hs_head_ = nullptr;
