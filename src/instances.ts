@@ -247,7 +247,7 @@ export class Registry {
           entry.kind === 'instance'
             ? `Stop it with \`ckpt instance stop ${entry.name}\` or choose another name.`
             : `Stop it with \`ckpt stop ${entry.name}\` or choose another --name.`;
-        throw new CkptError('ERR_CKPT_EXISTS', `A ${entry.kind} named "${entry.name}" is already running. ${hint}`);
+        throw new CkptError('ERR_CKPT_EXISTS', `${entry.kind === 'instance' ? 'An' : 'A'} ${entry.kind} named "${entry.name}" is already running. ${hint}`);
       }
       entries.push(entry);
     });

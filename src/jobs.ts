@@ -246,8 +246,9 @@ export class Jobs {
       if (proc.exitStatus) {
         const tail = entry.log ? readTail(entry.log) : '';
         const how = proc.exitStatus.signal ? `signal ${proc.exitStatus.signal}` : `exit code ${proc.exitStatus.code}`;
-        // A short job may legitimately finish before we look (foreground launch).
-        if (!entry.detached && !restart && proc.exitStatus.code === 0) return;
+        // A short job may legitimately finish before we look: in the
+        // foreground its exit status is the result.
+        if (!entry.detached && !restart) return;
         throw new CkptError(
           restart ? 'ERR_CKPT_CORRUPT' : 'ERR_CKPT_IO',
           `The ${entry.kind} "${entry.name}" ${restart ? 'failed to restart' : 'exited at start'} (${how}).${tail ? `\n--- ${entry.log} ---\n${tail}` : ''}`,
