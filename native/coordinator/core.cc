@@ -468,6 +468,7 @@ void Core::on_new_worker(Connection& c, Message& m) {
     // The connection stays watched so a peer that gives up is noticed.
     c.kind = ConnKind::Held;
     c.held = std::move(m);
+    held_ids_.push_back(c.id);
     return;
   }
   auto vpid = vpids_.allocate();
@@ -751,6 +752,7 @@ void Core::on_worker_resuming(Worker& w, uint32_t prev_state) {
   w.last_barrier.clear();
   w.at_barrier = false;
   if (!computation_running()) return;
+  release_held();
   if (prev_state == kState(WorkerState::Restarting) && restarting_) {
     restarting_ = false;
     restart_quorum_ = -1;
@@ -829,6 +831,8 @@ void Core::worker_left(Connection& c) {
       j.path = stale;
       writer_.submit(std::move(j));
     }
+    // Hellos parked during the checkpoint can be answered now.
+    release_held();
     return;
   }
   // A worker that owes nothing more may have been the last one missing.
@@ -1046,7 +1050,9 @@ void Core::complete_checkpoint() {
   writer_.submit(std::move(job));
   write_kv_json();
   emit(std::move(e));
-  release_held();
+  // Parked hellos are answered once the workers have resumed (they would be
+  // refused while the others are still CHECKPOINTED), see on_worker_resuming.
+  if (workers_.size() == 0) release_held();
 }
 
 void Core::checkpoint_files_written(uint64_t seq) {
@@ -1082,9 +1088,13 @@ void Core::answer_waiters(const CommandReply& r) {
 }
 
 void Core::release_held() {
+  if (held_ids_.empty()) return;
   std::vector<Connection*> held;
-  for (auto& [id, c] : conns_)
-    if (c->kind == ConnKind::Held && !c->dead) held.push_back(c.get());
+  for (uint64_t id : held_ids_) {
+    auto it = conns_.find(id);
+    if (it != conns_.end() && !it->second->dead && it->second->kind == ConnKind::Held) held.push_back(it->second.get());
+  }
+  held_ids_.clear();
   for (Connection* c : held) {
     c->kind = ConnKind::Handshake;
     Message m = std::move(c->held);
