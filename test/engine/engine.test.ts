@@ -1,0 +1,102 @@
+/**
+ * The built-in engine end to end: every program runs through three
+ * checkpoint/restart cycles (checkpoint + SIGKILL, checkpoint-and-kill,
+ * checkpoint + SIGKILL of a restarted job) and must finish with exactly the
+ * result of an uninterrupted run.
+ */
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { compile, Coordinator, lastLine, missing, mkWork, threeCycles, type JobOptions } from './harness.js';
+
+const why = missing();
+if (why) console.warn(`engine tests skipped: ${why}`);
+
+describe.skipIf(why !== null)('built-in engine: three checkpoint/restart cycles', () => {
+  let work: string;
+  let coord: Coordinator;
+
+  beforeAll(async () => {
+    work = mkWork('ckpt-engine-');
+    coord = await Coordinator.start(work);
+  });
+  afterAll(() => {
+    coord?.stop();
+    if (work) fs.rmSync(work, { recursive: true, force: true });
+  });
+
+  function opts(name: string): JobOptions {
+    const ckptDir = path.join(work, `${name}-ckpt`);
+    fs.mkdirSync(ckptDir, { recursive: true });
+    return { work, coord, ckptDir, out: path.join(work, `${name}.out`) };
+  }
+
+  function reference(argv: string[]): string {
+    const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', cwd: work });
+    expect(r.status).toBe(0);
+    const lines = r.stdout.trim().split('\n');
+    return lines[lines.length - 1]!;
+  }
+
+  it('single-threaded compute loop with a running checksum', async () => {
+    const exe = compile(work, 'counter');
+    const want = reference([exe, '400', '0']);
+    expect(want).toMatch(/^done sum=/);
+    const got = await threeCycles(opts('counter'), [exe, '400', '15000']);
+    expect(got).toBe(want);
+  });
+
+  it('8 pthreads with mutexes and condition variables', async () => {
+    const exe = compile(work, 'threads', ['-pthread']);
+    const want = reference([exe, '400', '0']);
+    const got = await threeCycles(opts('threads'), [exe, '400', '15000']);
+    expect(got).toBe(want);
+  });
+
+  it('OpenMP parallel reductions', async () => {
+    const exe = compile(work, 'omp', ['-fopenmp']);
+    const want = reference([exe, '400', '0']);
+    const got = await threeCycles(opts('omp'), [exe, '400', '15000']);
+    expect(got).toBe(want);
+  });
+
+  it('fork with pipes between parent and child', async () => {
+    const exe = compile(work, 'fork_pipe');
+    const want = reference([exe, '400', '0']);
+    expect(want).toMatch(/child_exit=0$/);
+    const got = await threeCycles(opts('fork_pipe'), [exe, '400', '15000'], { peers: 2 });
+    expect(got).toBe(want);
+  });
+
+  it('a writer appending to a file keeps its offset', async () => {
+    const exe = compile(work, 'file_writer');
+    const refFile = path.join(work, 'writer-ref.txt');
+    const want = reference([exe, refFile, '400', '0']);
+    const o = opts('file_writer');
+    const file = path.join(work, 'writer.txt');
+    const got = await threeCycles(o, [exe, file, '400', '15000']);
+    expect(got).toBe(want);
+    expect(fs.readFileSync(file, 'utf8')).toBe(fs.readFileSync(refFile, 'utf8'));
+  });
+
+  it('shared and private file mappings', async () => {
+    const exe = compile(work, 'mmaps');
+    const refDir = path.join(work, 'mm-ref');
+    const dir = path.join(work, 'mm');
+    fs.mkdirSync(refDir);
+    fs.mkdirSync(dir);
+    const want = reference([exe, refDir, '400', '0']);
+    expect(want).toMatch(/private_file_untouched=1$/);
+    const got = await threeCycles(opts('mmaps'), [exe, dir, '400', '15000']);
+    expect(got).toBe(want);
+  });
+
+  it('interval timers, timerfd and signal handlers', async () => {
+    const exe = compile(work, 'timers');
+    const want = reference([exe, '500']);
+    const got = await threeCycles(opts('timers'), [exe, '500']);
+    expect(got).toBe(want);
+  });
+});
