@@ -75,6 +75,34 @@ export interface StartResult {
   exit?: ExitInfo;
 }
 
+/**
+ * What ckpt remembers about the job in its checkpoint directory
+ * (`.ckpt-job.json`): where its output went (a restored process reopens the
+ * same file, so the restarted instance's log is that file) and the TCP ports
+ * it listened on at the last checkpoint (checked before a restart).
+ */
+export interface JobMeta {
+  log: string | null;
+  ports: number[];
+}
+const META_FILE = '.ckpt-job.json';
+
+export function readJobMeta(ckptdir: string): JobMeta {
+  try {
+    const m = JSON.parse(fs.readFileSync(path.join(ckptdir, META_FILE), 'utf8')) as Partial<JobMeta>;
+    return { log: typeof m.log === 'string' ? m.log : null, ports: Array.isArray(m.ports) ? m.ports.filter((p) => Number.isInteger(p)) : [] };
+  } catch {
+    return { log: null, ports: [] };
+  }
+}
+
+function writeJobMeta(ckptdir: string, meta: JobMeta): void {
+  writeFileAtomic(path.join(ckptdir, META_FILE), `${JSON.stringify(meta)}\n`);
+}
+
+/** Where a container sees its output file (bound from the host; stable across restarts). */
+const CONTAINER_LOG = '/.ckpt-log/output.log';
+
 export class Jobs {
   readonly store: Store;
   readonly registry: Registry;
@@ -125,6 +153,9 @@ export class Jobs {
     if (source) await this.checkPortsFree(ckptdir);
 
     const runDir = this.store.runDir(opts.kind, opts.name);
+    const meta = readJobMeta(ckptdir);
+    // A restored process writes to the file its output went to before; keep using that log.
+    const log = !opts.detach ? null : source && meta.log && fs.existsSync(path.dirname(meta.log)) ? meta.log : path.join(runDir, 'output.log');
     const self = procId(process.pid)!;
     const entry: RegistryEntry = {
       kind: opts.kind,
@@ -138,7 +169,7 @@ export class Jobs {
       image: root,
       command: opts.command,
       runDir,
-      log: opts.detach ? path.join(runDir, 'output.log') : null,
+      log,
       ports: [],
       keep: opts.keep ?? null,
       interval: opts.interval ?? null,
@@ -166,14 +197,18 @@ export class Jobs {
       };
       const command = root ? entrypoint(root, opts.command) : opts.command;
       const spec: ExecSpec = source ? await engine.restart(ctx, source) : engine.launch(ctx, command);
+      if (!source) writeJobMeta(ckptdir, { log, ports: [] });
+      // In a container the output file is opened inside, at a fixed path, so
+      // the path an engine records is valid in the next container too.
+      const inner = root && log ? ['/bin/sh', '-c', `exec >>${CONTAINER_LOG} 2>&1 && exec "$@"`, 'ckpt-output', ...spec.argv] : spec.argv;
       const argv = root
         ? bwrapArgv(bwrap!, {
             root,
             checkpointDir: ckptdir,
             engineDir: engine.hostDir(),
             libDir: nativeBinDir(),
-            binds: opts.binds ?? [],
-            command: spec.argv,
+            binds: [...(opts.binds ?? []), ...(log ? [{ source: log, target: CONTAINER_LOG, readOnly: false }] : [])],
+            command: inner,
             capAdd: spec.capAdd,
           })
         : spec.argv;
@@ -185,6 +220,7 @@ export class Jobs {
       let stdio: 'inherit' | ['ignore', number, number] = 'inherit';
       let logFd: number | null = null;
       if (entry.log) {
+        fs.mkdirSync(path.dirname(entry.log), { recursive: true, mode: 0o700 });
         logFd = fs.openSync(entry.log, 'a', 0o600);
         stdio = ['ignore', logFd, logFd];
       }
@@ -220,13 +256,7 @@ export class Jobs {
 
   /** Refuses a restart when a port the checkpointed job listened on is taken. */
   private async checkPortsFree(ckptdir: string): Promise<void> {
-    let ports: number[] = [];
-    try {
-      ports = (JSON.parse(fs.readFileSync(path.join(ckptdir, '.ckpt-ports.json'), 'utf8')) as { ports: number[] }).ports ?? [];
-    } catch {
-      return;
-    }
-    for (const port of ports) {
+    for (const port of readJobMeta(ckptdir).ports) {
       const owner = portOwner(port);
       if (owner) {
         const who = owner.pid ? (await this.registry.list()).find((e) => processTree(e.leader.pid).includes(owner.pid!)) : undefined;
@@ -348,7 +378,7 @@ export class Jobs {
     const gen = await this.waitDurable(entry, before, engine, opts.timeoutMs);
     const totalMs = Date.now() - started;
     securePermissions(entry.checkpointDir);
-    writeFileAtomic(path.join(entry.checkpointDir, '.ckpt-ports.json'), `${JSON.stringify({ ports })}\n`);
+    writeJobMeta(entry.checkpointDir, { log: entry.log, ports });
     let removed: string[] = [];
     if (entry.keep) removed = await applyRetention(entry.checkpointDir, entry.keep);
     if (opts.kill) {

@@ -1,47 +1,18 @@
 /**
- * The built-in engine (libckpt.so + restarter) behind the Engine interface.
- * The launch/restart command lines themselves come from src/engines/builtin.ts.
+ * The built-in engine behind the Engine interface (command lines from
+ * src/engines/builtin.ts).
+ *
+ * In a container the job already runs in bubblewrap's user and pid
+ * namespaces, and the restarter cannot mount a fresh /proc for a nested pid
+ * namespace there (bwrap's /proc has read-only submounts, which the kernel
+ * refuses to hide), so inside containers the engine uses bwrap's namespaces
+ * instead of creating its own.
  */
-import type { Engine, EngineContext, ExecSpec, RestartSource } from './engine.js';
-import { nativeBinDir } from '../native.js';
-
-interface BuiltinModule {
-  [key: string]: unknown;
-}
-
-let loaded: BuiltinModule | null | undefined;
-
-async function load(): Promise<BuiltinModule | null> {
-  if (loaded === undefined) {
-    // A computed specifier: the module ships with the engine build.
-    const spec = './builtin.js';
-    try {
-      loaded = (await import(spec)) as BuiltinModule;
-    } catch {
-      loaded = null;
-    }
-  }
-  return loaded;
-}
+import type { Engine } from './engine.js';
+import { builtinEngine as base, launchSpec, restartSpec } from './builtin.js';
 
 export const builtinEngine: Engine = {
-  name: 'builtin',
-  formats: ['ckpt'],
-
-  unavailable() {
-    return 'The built-in engine is not available in this build; use --engine dmtcp with DMTCP installed.';
-  },
-
-  hostDir() {
-    return nativeBinDir();
-  },
-
-  launch(_ctx: EngineContext, _command: string[]): ExecSpec {
-    throw new Error('built-in engine not available');
-  },
-
-  async restart(_ctx: EngineContext, _src: RestartSource): Promise<ExecSpec> {
-    await load();
-    throw new Error('built-in engine not available');
-  },
+  ...base,
+  launch: (ctx, command) => launchSpec(ctx, command, { noNamespaces: ctx.container }),
+  restart: async (ctx, src) => restartSpec(ctx, src, { noNamespaces: ctx.container }),
 };

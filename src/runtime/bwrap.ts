@@ -26,7 +26,7 @@ export const CONTAINER_LIB_DIR = '/.ckpt-lib';
 export const STARTSCRIPTS = ['.singularity.d/startscript', '.ckpt/startscript'] as const;
 
 /** Top-level entries of the image that get their own fresh mounts instead of the image's. */
-const FRESH = new Set(['proc', 'dev', 'tmp', 'sys', '.checkpoint', '.ckpt-engine', '.ckpt-lib']);
+const FRESH = new Set(['proc', 'dev', 'tmp', 'sys', '.checkpoint', '.ckpt-engine', '.ckpt-lib', '.ckpt-log']);
 
 export interface BindMount {
   source: string;
