@@ -11,7 +11,7 @@
 namespace ckpt::engine {
 
 // Bumped whenever any struct below changes layout.
-inline constexpr uint32_t kAbiVersion = 4;
+inline constexpr uint32_t kAbiVersion = 5;
 inline constexpr char kProcMagic[8] = {'C', 'K', 'P', 'T', 'P', 'R', 'C', '1'};
 
 // The file descriptor on which a worker keeps its coordinator connection.
@@ -37,6 +37,8 @@ enum : uint32_t {
   kRegHasData = 1u << 0,   // data runs follow in the data section
   kRegShared = 1u << 1,    // MAP_SHARED
   kRegFileGone = 1u << 2,  // backing file was deleted at checkpoint time
+  kRegDontFork = 1u << 3,  // madvise(MADV_DONTFORK) was in effect
+  kRegWipeOnFork = 1u << 4,  // madvise(MADV_WIPEONFORK) was in effect
 };
 
 struct RegionDesc {

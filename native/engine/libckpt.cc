@@ -890,6 +890,8 @@ void mkdir_p(const std::string& path) {
 
 std::string error_path() { return image_dir() + "/" + g_upid.text() + ".error"; }
 
+uint32_t fork_flags_of(uint64_t s, uint64_t e);
+
 // Writes the image of the frozen copy `child`. Returns the final path.
 std::string write_image(pid_t child, std::string& err) {
   char p[64];
@@ -941,6 +943,7 @@ std::string write_image(pid_t child, std::string& err) {
     RegionDesc d{};
     d.start = m.start;
     d.end = m.end;
+    d.flags = fork_flags_of(m.start, m.end);
     d.file_offset = m.offset;
     d.prot = m.prot;
     snprintf(d.path, sizeof d.path, "%s", m.path.c_str());
@@ -1124,6 +1127,104 @@ void write_error_file(const std::string& why) {
   }
 }
 
+// ---------------------------------------------------------------- fork flags
+
+// Mappings marked MADV_DONTFORK (V8 marks its heap so) would be missing from
+// the frozen copy, and MADV_WIPEONFORK ones would read as zeros. Both are
+// switched off around the fork and recorded so the restarter sets them again.
+struct Range {
+  uint64_t start, end;
+};
+constexpr size_t kMaxForkFlagged = 8192;
+Range g_dontfork[kMaxForkFlagged], g_wipeonfork[kMaxForkFlagged];
+size_t g_n_dontfork = 0, g_n_wipeonfork = 0;
+
+// Reads a whole /proc file into an mmap'ed buffer (no malloc: other threads
+// are stopped, possibly inside the allocator). Caller munmaps *cap bytes.
+char* read_proc_mmap(const char* path, size_t* len, size_t* cap) {
+  *cap = 1u << 20;
+  *len = 0;
+  char* buf = static_cast<char*>(mmap(nullptr, *cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+  if (buf == MAP_FAILED) return nullptr;
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    munmap(buf, *cap);
+    return nullptr;
+  }
+  for (;;) {
+    if (*len + 65536 > *cap) {
+      void* nb = mremap(buf, *cap, *cap * 2, MREMAP_MAYMOVE);
+      if (nb == MAP_FAILED) break;
+      buf = static_cast<char*>(nb);
+      *cap *= 2;
+    }
+    ssize_t n = read(fd, buf + *len, *cap - *len - 1);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    *len += n;
+  }
+  close(fd);
+  buf[*len] = 0;
+  return buf;
+}
+
+void clear_fork_flags() {
+  g_n_dontfork = g_n_wipeonfork = 0;
+  size_t len, cap;
+  char* buf = read_proc_mmap("/proc/self/smaps", &len, &cap);
+  if (!buf) {
+    set_fail("cannot read /proc/self/smaps");
+    return;
+  }
+  uint64_t cur_s = 0, cur_e = 0;
+  for (char* line = buf; line && *line;) {
+    char* nl = strchr(line, '\n');
+    if (nl) *nl = 0;
+    unsigned long long a, b;
+    if (strncmp(line, "VmFlags:", 8) == 0) {
+      if (strstr(line, " dc")) {
+        if (g_n_dontfork < kMaxForkFlagged) g_dontfork[g_n_dontfork++] = {cur_s, cur_e};
+        else set_fail("too many MADV_DONTFORK mappings");
+      }
+      if (strstr(line, " wf")) {
+        if (g_n_wipeonfork < kMaxForkFlagged) g_wipeonfork[g_n_wipeonfork++] = {cur_s, cur_e};
+        else set_fail("too many MADV_WIPEONFORK mappings");
+      }
+    } else if (sscanf(line, "%llx-%llx ", &a, &b) == 2 && strchr(line, '-') && line[0] != ' ') {
+      const char* colon = strchr(line, ':');
+      const char* dash = strchr(line, '-');
+      if (dash && (!colon || dash < colon)) {
+        cur_s = a;
+        cur_e = b;
+      }
+    }
+    line = nl ? nl + 1 : nullptr;
+  }
+  munmap(buf, cap);
+  for (size_t i = 0; i < g_n_dontfork; i++)
+    madvise(reinterpret_cast<void*>(g_dontfork[i].start), g_dontfork[i].end - g_dontfork[i].start, MADV_DOFORK);
+  for (size_t i = 0; i < g_n_wipeonfork; i++)
+    madvise(reinterpret_cast<void*>(g_wipeonfork[i].start), g_wipeonfork[i].end - g_wipeonfork[i].start,
+            MADV_KEEPONFORK);
+}
+
+void reapply_fork_flags() {
+  for (size_t i = 0; i < g_n_dontfork; i++)
+    madvise(reinterpret_cast<void*>(g_dontfork[i].start), g_dontfork[i].end - g_dontfork[i].start, MADV_DONTFORK);
+  for (size_t i = 0; i < g_n_wipeonfork; i++)
+    madvise(reinterpret_cast<void*>(g_wipeonfork[i].start), g_wipeonfork[i].end - g_wipeonfork[i].start,
+            MADV_WIPEONFORK);
+}
+
+uint32_t fork_flags_of(uint64_t s, uint64_t e) {
+  uint32_t f = 0;
+  for (size_t i = 0; i < g_n_dontfork; i++)
+    if (g_dontfork[i].start < e && s < g_dontfork[i].end) f |= kRegDontFork;
+  for (size_t i = 0; i < g_n_wipeonfork; i++)
+    if (g_wipeonfork[i].start < e && s < g_wipeonfork[i].end) f |= kRegWipeOnFork;
+  return f;
+}
+
 // ---------------------------------------------------------------- snapshot
 
 extern "C" long ckpt_snapshot_fork(void);
@@ -1229,8 +1330,10 @@ bool checkpoint_once(const proto::Header& req) {
     g_ckpt_fs = read_fs_base();
     g_ckpt_tid_addr = g_tid_offset >= 0 ? g_ckpt_fs + g_tid_offset : 0;
     if (!g_fail[0]) {
+      clear_fork_flags();
       if (ckpt_setjmp(&g_ckpt_jb) != 0) return true;  // restarted
       child = ckpt_snapshot_fork();
+      reapply_fork_flags();
       if (child < 0) {
         set_fail("cannot fork the frozen copy: %s", strerror((int)-child));
         child = -1;

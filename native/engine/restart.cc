@@ -714,8 +714,11 @@ bool move_block(uint64_t from, uint64_t len, uint64_t to) {
       reader.read_region(i, reinterpret_cast<void*>(d.start), d.end - d.start);
     }
   }
-  for (auto& r : p.regions)
+  for (auto& r : p.regions) {
     if (r.kind != kRegFileShared) mprotect(reinterpret_cast<void*>(r.start), r.end - r.start, r.prot);
+    if (r.flags & kRegDontFork) madvise(reinterpret_cast<void*>(r.start), r.end - r.start, MADV_DONTFORK);
+    if (r.flags & kRegWipeOnFork) madvise(reinterpret_cast<void*>(r.start), r.end - r.start, MADV_WIPEONFORK);
+  }
 
   // Whatever of ours is still mapped (executable, heap, allocator buffers)
   // is handed to restore_entry to unmap once it runs from the image.

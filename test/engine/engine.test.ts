@@ -9,7 +9,37 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { compile, Coordinator, lastLine, missing, mkWork, threeCycles, type JobOptions } from './harness.js';
+import net from 'node:net';
+
+import {
+  compile,
+  computationDir,
+  Coordinator,
+  fixturesDir,
+  Job,
+  latestGeneration,
+  missing,
+  mkWork,
+  threeCycles,
+  waitFor,
+  type JobOptions,
+} from './harness.js';
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function http(port: number, method: 'GET' | 'POST'): Promise<string> {
+  const r = await fetch(`http://127.0.0.1:${port}/`, { method, body: method === 'POST' ? 'x' : undefined });
+  return (await r.text()).trim();
+}
 
 const why = missing();
 if (why) console.warn(`engine tests skipped: ${why}`);
@@ -98,5 +128,43 @@ describe.skipIf(why !== null)('built-in engine: three checkpoint/restart cycles'
     const want = reference([exe, '500']);
     const got = await threeCycles(opts('timers'), [exe, '500']);
     expect(got).toBe(want);
+  });
+
+  it('a Node.js script', async () => {
+    const script = path.join(fixturesDir, 'counter.js');
+    const want = reference([process.execPath, script, '300', '0']);
+    expect(want).toMatch(/^done sum=/);
+    const got = await threeCycles(opts('node'), [process.execPath, script, '300', '15']);
+    expect(got).toBe(want);
+  });
+
+  it("Python's http.server keeps its value and its port across stop/restart", async () => {
+    const python = '/usr/bin/python3';
+    if (!fs.existsSync(python)) return expect.fail('/usr/bin/python3 is required for this test');
+    const o = opts('http');
+    const port = await freePort();
+    let job = Job.launch(o, [python, path.join(fixturesDir, 'counter_server.py'), String(port)]);
+    await waitFor(`the server to listen; stderr: ${job.stderr()}`, () => fs.readFileSync(o.out, 'utf8').includes('listening'));
+    await waitFor('the server to register', () => coord.status().running);
+    expect(await http(port, 'GET')).toBe('0');
+    expect(await http(port, 'POST')).toBe('1');
+    for (let cycle = 1; cycle <= 3; cycle++) {
+      // Stop right after the checkpoint (cycle 2: SIGKILL after a checkpoint
+      // of the running server), then restart at once on the same port.
+      if (cycle === 2) {
+        expect(coord.command('bc').status).toBe(0);
+        await job.kill9();
+      } else {
+        expect(coord.command('kc').status).toBe(0);
+        await job.exited;
+      }
+      expect(latestGeneration(o.ckptDir)).toBe(cycle);
+      await waitFor('the coordinator to drop the stopped server', () => coord.peers() === 0);
+      job = Job.restart(o, computationDir(o.ckptDir));
+      await waitFor(`the restarted server to register; stderr: ${job.stderr()}`, () => coord.status().running);
+      expect(await http(port, 'GET')).toBe(String(cycle));
+      expect(await http(port, 'POST')).toBe(String(cycle + 1));
+    }
+    await job.kill9();
   });
 });
