@@ -16,3 +16,4 @@ export type {
 } from './coordinator.js';
 export { installCoordinatorShim, uninstallCoordinatorShim } from './coordinator-install.js';
 export type { CoordinatorInstallOptions, CoordinatorInstallResult } from './coordinator-install.js';
+export * as protocol from './protocol.js';
