@@ -1521,6 +1521,13 @@ __attribute__((no_stack_protector)) void spawn_thread(pid_t tid, uint64_t fs, ui
     size = 64;  // CLONE_ARGS_SIZE_VER0: no set_tid fields
   }
   long r = ckpt_clone3_thread(&ca, size, thread_trampoline, const_cast<raw::JumpBuf*>(jb));
+  if (r < 0 && set_tid) {
+    // The TID is taken or not ours to choose: any TID will do (glibc's
+    // copy of it is updated through CLONE_PARENT_SETTID).
+    ca.set_tid = 0;
+    ca.set_tid_size = 0;
+    r = ckpt_clone3_thread(&ca, 64, thread_trampoline, const_cast<raw::JumpBuf*>(jb));
+  }
   if (r < 0) {
     static const char msg[] = "ckpt: cannot re-create a thread during restart\n";
     raw::sys3(SYS_write, 2, (long)msg, sizeof msg - 1);

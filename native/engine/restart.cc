@@ -854,12 +854,21 @@ bool move_block(uint64_t from, uint64_t len, uint64_t to) {
 
 std::vector<std::unique_ptr<Proc>> g_procs;
 
-pid_t clone_with_pid(pid_t want, bool set_tid) {
+// Forks a process with PID `want` when the kernel lets us (we hold
+// CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN over the pid namespace, e.g. in
+// our own namespaces or in a container started with that capability), else
+// with whatever PID the kernel picks.
+pid_t clone_with_pid(pid_t want, bool try_set_tid) {
   struct clone_args ca {};
   ca.exit_signal = SIGCHLD;
-  if (set_tid) {
+  if (try_set_tid) {
     ca.set_tid = reinterpret_cast<uint64_t>(&want);
     ca.set_tid_size = 1;
+    long r = syscall(SYS_clone3, &ca, sizeof ca);
+    if (r >= 0) return (pid_t)r;
+    if (errno != EPERM && errno != EEXIST && errno != EINVAL && errno != ENOSPC) return -errno;
+    ca.set_tid = 0;
+    ca.set_tid_size = 0;
   }
   long r = syscall(SYS_clone3, &ca, sizeof ca);
   if (r < 0) return -errno;
@@ -876,7 +885,10 @@ pid_t clone_with_pid(pid_t want, bool set_tid) {
     if (r < 0) die(5, "cannot re-create process %d: %s", c->hdr.pid, strerror(-r));
     if (r == 0) restore_proc(*c, set_tid_ok);
   }
-  restore_self(p, set_tid_ok);
+  // Threads get their TIDs back exactly when the process got its PID back.
+  bool exact = getpid() == p.hdr.pid;
+  if (!exact && set_tid_ok) warn("process %d restarted as %d (PID not preserved)", p.hdr.pid, (int)getpid());
+  restore_self(p, exact);
 }
 
 [[noreturn]] void cmd_restart(int argc, char** argv) {
@@ -938,7 +950,7 @@ pid_t clone_with_pid(pid_t want, bool set_tid) {
   if (init > 0) outer_wait(init);
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (ns) setup_init_mounts();
-  bool set_tid_ok = ns;
+  bool set_tid_ok = true;  // attempted everywhere; falls back per process
   // Pipes shared inside the tree, with their buffered bytes.
   for (auto& p : g_procs)
     for (size_t i = 0; i < p->fds.size(); i++) {

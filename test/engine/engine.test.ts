@@ -167,4 +167,15 @@ describe.skipIf(why !== null)('built-in engine: three checkpoint/restart cycles'
     }
     await job.kill9();
   });
+
+  it('without namespaces: restarts (with new PIDs unless privileged, and says so)', async () => {
+    const exe = compile(work, 'threads', ['-pthread']);
+    const want = reference([exe, '300', '0']);
+    const o = { ...opts('nons'), noNs: true };
+    const got = await threeCycles(o, [exe, '300', '15000']);
+    expect(got).toBe(want);
+    // Root may choose PIDs on the host (CAP_CHECKPOINT_RESTORE); others cannot.
+    if (process.getuid?.() !== 0)
+      expect(fs.readFileSync(`${o.out}.err`, 'utf8')).toMatch(/restarted as \d+ \(PID not preserved\)/);
+  });
 });

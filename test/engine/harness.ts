@@ -97,6 +97,8 @@ export interface JobOptions {
   ckptDir: string;
   out: string;
   env?: Record<string, string>;
+  /** Run without the engine's namespaces (PIDs are not preserved). */
+  noNs?: boolean;
 }
 
 function jobEnv(o: JobOptions): NodeJS.ProcessEnv {
@@ -124,7 +126,7 @@ export class Job {
     const out = fs.openSync(o.out, 'w');
     const errLog = `${o.out}.err`;
     const err = fs.openSync(errLog, 'a');
-    const p = spawn(restarter, ['launch', '--', ...argv], { stdio: ['ignore', out, err], env: jobEnv(o), cwd: cwd ?? o.work });
+    const p = spawn(restarter, ['launch', ...(o.noNs ? ['--no-ns'] : []), '--', ...argv], { stdio: ['ignore', out, err], env: jobEnv(o), cwd: cwd ?? o.work });
     fs.closeSync(out);
     fs.closeSync(err);
     return new Job(p, errLog);
@@ -134,7 +136,7 @@ export class Job {
     const errLog = `${o.out}.err`;
     const err = fs.openSync(errLog, 'a');
     const out = stdout === 'ignore' ? 'ignore' : fs.openSync(stdout, 'a');
-    const p = spawn(restarter, ['restart', target], { stdio: ['ignore', out, err], env: jobEnv(o), cwd: o.work });
+    const p = spawn(restarter, ['restart', ...(o.noNs ? ['--no-ns'] : []), target], { stdio: ['ignore', out, err], env: jobEnv(o), cwd: o.work });
     fs.closeSync(err);
     if (typeof out === 'number') fs.closeSync(out);
     return new Job(p, errLog);
@@ -207,7 +209,9 @@ export async function threeCycles(o: JobOptions, argv: string[], opts: { minStep
       return s.running && s.peers >= (opts.peers ?? 1) ? p : null;
     });
     const before = cycle === 1 ? 0 : latestGeneration(o.ckptDir);
-    if (cycle === 2) {
+    // Without a pid namespace SIGKILL of the launcher would not reach the
+    // job, so that mode uses checkpoint-and-kill in every cycle.
+    if (cycle === 2 || o.noNs) {
       const r = o.coord.command('kc');
       if (r.status !== 0) throw new Error(`kc failed: ${r.stdout}`);
       await job.exited;
