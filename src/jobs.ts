@@ -210,12 +210,17 @@ export class Jobs {
             binds: [...(opts.binds ?? []), ...(log ? [{ source: log, target: CONTAINER_LOG, readOnly: false }] : [])],
             command: inner,
             capAdd: spec.capAdd,
+            // The engine's variables (LD_PRELOAD and friends name container
+            // paths) apply inside the container, not to bwrap itself.
+            env: spec.env,
           })
         : spec.argv;
       const env: NodeJS.ProcessEnv = { ...process.env, ...opts.env, CKPT_NAME: opts.name, CKPT_KIND: opts.kind };
-      for (const [k, v] of Object.entries(spec.env)) {
-        if (v === undefined) delete env[k];
-        else env[k] = v;
+      if (!root) {
+        for (const [k, v] of Object.entries(spec.env)) {
+          if (v === undefined) delete env[k];
+          else env[k] = v;
+        }
       }
       let stdio: 'inherit' | ['ignore', number, number] = 'inherit';
       let logFd: number | null = null;

@@ -50,6 +50,17 @@ function baseEnv(ctx: EngineContext): Record<string, string | undefined> {
   return env;
 }
 
+/**
+ * DMTCP restores each process's process group. A process that led its group
+ * when checkpointed (what a detached start makes of the job's first process)
+ * is restored by forking, with the restarter exiting at once, which would
+ * leave ckpt without a leader to watch and signal. So DMTCP's commands run
+ * under a shell that stays as the group leader and waits for them.
+ */
+function underLeader(argv: string[]): string[] {
+  return ['/bin/sh', '-c', '"$@"; exit $?', 'ckpt-dmtcp', ...argv];
+}
+
 export const dmtcpEngine: Engine = {
   name: 'dmtcp',
   formats: ['dmtcp'],
@@ -68,7 +79,7 @@ export const dmtcpEngine: Engine = {
 
   launch(ctx: EngineContext, command: string[]): ExecSpec {
     return {
-      argv: [
+      argv: underLeader([
         path.join(ctx.engineDir, 'bin', 'dmtcp_launch'),
         '--join-coordinator',
         '--coord-host',
@@ -80,14 +91,14 @@ export const dmtcpEngine: Engine = {
         '--ckptdir',
         ctx.ckptdir,
         ...command,
-      ],
+      ]),
       env: baseEnv(ctx),
     };
   },
 
   async restart(ctx: EngineContext, src: RestartSource): Promise<ExecSpec> {
     return {
-      argv: [
+      argv: underLeader([
         path.join(ctx.engineDir, 'bin', 'dmtcp_restart'),
         '--join-coordinator',
         '--coord-host',
@@ -97,7 +108,7 @@ export const dmtcpEngine: Engine = {
         '--ckptdir',
         ctx.ckptdir,
         ...src.images.map((rel) => path.posix.join(ctx.ckptdir, rel)),
-      ],
+      ]),
       env: baseEnv(ctx),
     };
   },

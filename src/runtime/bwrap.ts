@@ -125,6 +125,8 @@ export interface ContainerSpec {
   binds: BindMount[];
   /** Command to run inside, with container paths. */
   command: string[];
+  /** Variables set (or, when undefined, removed) inside the container only. */
+  env?: Record<string, string | undefined>;
   /** Extra capabilities inside the user namespace (e.g. CAP_CHECKPOINT_RESTORE). */
   capAdd?: string[];
   hostname?: string;
@@ -148,6 +150,10 @@ export function bwrapArgv(bwrap: string, spec: ContainerSpec): string[] {
   if (spec.libDir) a.push('--ro-bind', spec.libDir, CONTAINER_LIB_DIR);
   for (const b of spec.binds) a.push(b.readOnly ? '--ro-bind' : '--bind', b.source, b.target);
   for (const cap of spec.capAdd ?? []) a.push('--cap-add', cap);
+  for (const [k, v] of Object.entries(spec.env ?? {})) {
+    if (v === undefined) a.push('--unsetenv', k);
+    else a.push('--setenv', k, v);
+  }
   a.push('--chdir', '/', '--', ...spec.command);
   return a;
 }
