@@ -198,12 +198,22 @@ class LoadGen {
     }
   }
 
-  // Phase 1: TCP connects. Returns seconds until every socket is connected.
-  double connect_all() {
+  // Phase 1: connect every worker at once and say hello as a freshly
+  // launched process, each worker as soon as its own connection is up (as
+  // real workers do: DMTCP's coordinator drops a connection that stays
+  // silent for a second, and with its short listen backlog the last connects
+  // complete seconds after the first). Fills connect_seconds (until every TCP
+  // connection is established) and join_seconds (until every worker has its
+  // DMT_ACCEPT), both measured from the first connect().
+  void connect_and_join(double& connect_seconds, double& join_seconds) {
     workers_.resize(static_cast<size_t>(cfg_.workers));
     double t0 = now_s();
     for (size_t i = 0; i < workers_.size(); i++) {
       Worker& w = workers_[i];
+      // A distinct identity per worker, as distinct processes would have.
+      w.id.hostid = hostid_;
+      w.id.time = static_cast<uint64_t>(t0 * 1e9) + i;
+      w.id.pid = static_cast<int32_t>(1000000 + i);
       w.fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
       if (w.fd < 0) die(std::string("socket(): ") + std::strerror(errno));
       int one = 1;
@@ -215,59 +225,46 @@ class LoadGen {
       ev.data.u64 = i;
       if (epoll_ctl(ep_, EPOLL_CTL_ADD, w.fd, &ev) != 0) die(std::string("epoll_ctl: ") + std::strerror(errno));
     }
-    size_t pending = workers_.size();
-    run_until([&] { return pending == 0; }, "connecting", [&](size_t i, uint32_t events) {
+    size_t unconnected = workers_.size();
+    size_t unaccepted = workers_.size();
+    connect_seconds = 0;
+    run_until([&] { return unaccepted == 0; }, "connecting and waiting for DMT_ACCEPT", [&](size_t i, uint32_t events) {
       Worker& w = workers_[i];
-      if (w.connected) return;
-      int err = 0;
-      socklen_t len = sizeof err;
-      getsockopt(w.fd, SOL_SOCKET, SO_ERROR, &err, &len);
-      if (err != 0 || (events & (EPOLLERR | EPOLLHUP))) {
-        die("worker " + std::to_string(i) + " could not connect to " + cfg_.host + ":" + std::to_string(cfg_.port) +
-            ": " + std::strerror(err != 0 ? err : ECONNRESET));
+      if (!w.connected) {
+        int err = 0;
+        socklen_t len = sizeof err;
+        getsockopt(w.fd, SOL_SOCKET, SO_ERROR, &err, &len);
+        if (err != 0 || (events & (EPOLLERR | EPOLLHUP))) {
+          die("worker " + std::to_string(i) + " could not connect to " + cfg_.host + ":" + std::to_string(cfg_.port) +
+              ": " + std::strerror(err != 0 ? err : ECONNRESET));
+        }
+        w.connected = true;
+        if (--unconnected == 0) connect_seconds = now_s() - t0;
+        epoll_event ev{};
+        ev.events = EPOLLIN;
+        ev.data.u64 = i;
+        epoll_ctl(ep_, EPOLL_CTL_MOD, w.fd, &ev);
+        proto::Header h = proto::default_header(w.id, MsgType::NewWorker);
+        h.state = static_cast<uint32_t>(WorkerState::Unknown);
+        h.realPid = w.id.pid;
+        send(i, proto::encode_message(h, proto::make_hello_payload(hostname_, "loadgen")));
+        return;
       }
-      w.connected = true;
-      pending--;
-      epoll_event ev{};
-      ev.events = EPOLLIN;
-      ev.data.u64 = i;
-      epoll_ctl(ep_, EPOLL_CTL_MOD, w.fd, &ev);
-    });
-    return now_s() - t0;
-  }
-
-  // Phase 2: every worker says hello as a freshly launched process and
-  // initialises. Returns seconds until every worker has its ACCEPT.
-  double join_all() {
-    double t0 = now_s();
-    for (size_t i = 0; i < workers_.size(); i++) {
-      Worker& w = workers_[i];
-      // A distinct identity per worker, as distinct processes would have.
-      w.id.hostid = hostid_;
-      w.id.time = static_cast<uint64_t>(t0 * 1e9) + i;
-      w.id.pid = static_cast<int32_t>(1000000 + i);
-      proto::Header h = proto::default_header(w.id, MsgType::NewWorker);
-      h.state = static_cast<uint32_t>(WorkerState::Unknown);
-      h.realPid = w.id.pid;
-      send(i, proto::encode_message(h, proto::make_hello_payload(hostname_, "loadgen")));
-    }
-    size_t pending = workers_.size();
-    run_until([&] { return pending == 0; }, "waiting for DMT_ACCEPT", [&](size_t i, uint32_t events) {
-      on_readable(i, events, [&](Worker& w, const proto::Message& m) {
-        if (m.header.msg_type() != MsgType::Accept || w.accepted) {
+      on_readable(i, events, [&](Worker& w2, const proto::Message& m) {
+        if (m.header.msg_type() != MsgType::Accept || w2.accepted) {
           die("worker " + std::to_string(i) + " got " + proto::msg_type_name(m.header.type) +
               " instead of DMT_ACCEPT (the original coordinator accepts at most 961 workers)");
         }
-        w.accepted = true;
-        pending--;
+        w2.accepted = true;
+        unaccepted--;
         // Like libdmtcp: adopt the virtual pid and report the program name.
-        w.id.pid = m.header.virtualPid;
-        proto::Header init = proto::default_header(w.id, MsgType::UpdateProcessInfoAfterInitOrExec);
+        w2.id.pid = m.header.virtualPid;
+        proto::Header init = proto::default_header(w2.id, MsgType::UpdateProcessInfoAfterInitOrExec);
         init.state = static_cast<uint32_t>(WorkerState::Running);
         send(i, proto::encode_message(init, proto::make_cstring_payload("loadgen")));
       });
     });
-    return now_s() - t0;
+    join_seconds = now_s() - t0;
   }
 
   // Waits until the coordinator reports all N workers RUNNING (it processes
@@ -530,8 +527,8 @@ int main(int argc, char** argv) {
   Config cfg = parse_args(argc, argv);
   LoadGen g(cfg);
   g.raise_fd_limit();
-  double connect_s = g.connect_all();
-  double join_s = g.join_all();
+  double connect_s = 0, join_s = 0;
+  g.connect_and_join(connect_s, join_s);
   std::vector<double> rounds_ms, complete_ms;
   for (int r = 0; r < cfg.rounds; r++) {
     g.wait_running();
