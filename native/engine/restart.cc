@@ -216,6 +216,27 @@ struct Issue {
   std::string msg;
 };
 
+// The first "*.error" file at most `depth` directory levels below `dir`.
+std::string find_error_file(const std::string& dir, int depth) {
+  std::vector<std::string> subs;
+  std::string found;
+  if (DIR* d = opendir(dir.c_str())) {
+    while (dirent* e = readdir(d)) {
+      std::string n = e->d_name;
+      if (n == "." || n == "..") continue;
+      if (n.size() > 6 && n.compare(n.size() - 6, 6, ".error") == 0 && found.empty()) found = dir + "/" + n;
+      if (e->d_type == DT_DIR) subs.push_back(dir + "/" + n);
+    }
+    closedir(d);
+  }
+  if (!found.empty() || depth <= 0) return found;
+  for (auto& s : subs) {
+    found = find_error_file(s, depth - 1);
+    if (!found.empty()) break;
+  }
+  return found;
+}
+
 std::vector<std::string> list_images(const std::string& arg) {
   struct stat st;
   if (stat(arg.c_str(), &st) != 0) die(2, "%s: %s", arg.c_str(), strerror(errno));
@@ -242,6 +263,18 @@ std::vector<std::string> list_images(const std::string& arg) {
       if (stat((s + "/latest").c_str(), &st) == 0) comps.push_back(s);
     if (comps.size() == 1) return list_images(comps[0]);
     if (comps.size() > 1) die(2, "%s holds several computations; name one of them", arg.c_str());
+    // Refused checkpoints leave "<process>.error" files in their generation.
+    std::string err_file = find_error_file(dir, 3);
+    if (!err_file.empty()) {
+      char why[600] = "";
+      if (FILE* f = fopen(err_file.c_str(), "re")) {
+        if (!fgets(why, sizeof why, f)) why[0] = 0;
+        fclose(f);
+      }
+      size_t l = strlen(why);
+      if (l && why[l - 1] == '\n') why[l - 1] = 0;
+      die(3, "%s: no complete checkpoint; %s: %s", arg.c_str(), err_file.c_str(), why);
+    }
     die(2, "%s: no images (*.ckpt) found", arg.c_str());
   }
   std::sort(out.begin(), out.end());

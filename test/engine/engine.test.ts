@@ -18,6 +18,7 @@ import {
   fixturesDir,
   Job,
   latestGeneration,
+  binDir,
   missing,
   mkWork,
   threeCycles,
@@ -177,5 +178,41 @@ describe.skipIf(why !== null)('built-in engine: three checkpoint/restart cycles'
     // Root may choose PIDs on the host (CAP_CHECKPOINT_RESTORE); others cannot.
     if (process.getuid?.() !== 0)
       expect(fs.readFileSync(`${o.out}.err`, 'utf8')).toMatch(/restarted as \d+ \(PID not preserved\)/);
+  });
+
+  it('refuses a program it cannot handle at checkpoint time, and the program goes on', async () => {
+    const exe = compile(work, 'deleted_file');
+    const o = opts('refused');
+    const job = Job.launch(o, [exe, work, '150']);
+    await waitFor('progress', () => coord.status().running && fs.readFileSync(o.out, 'utf8').includes('step 10'));
+    expect(coord.command('bc').status).toBe(0);
+    const errors = fs
+      .readdirSync(o.ckptDir, { recursive: true, encoding: 'utf8' })
+      .filter((f) => f.endsWith('.error'));
+    expect(errors).toHaveLength(1);
+    const text = fs.readFileSync(path.join(o.ckptDir, errors[0]!), 'utf8');
+    expect(text).toMatch(/checkpoint refused: descriptor \d+ refers to a deleted file/);
+    expect(await job.exited).toBe(0);
+    expect(fs.readFileSync(o.out, 'utf8')).toMatch(/done bytes=150\n$/);
+    // Nothing was committed, and the restarter says why.
+    const r = spawnSync(path.join(binDir, 'ckpt-restart'), ['restart', o.ckptDir], { encoding: 'utf8' });
+    expect(r.status).toBe(3);
+    expect(r.stderr).toMatch(/no complete checkpoint.*deleted file/);
+  });
+
+  it('interval checkpoints driven by the coordinator', async () => {
+    const exe = compile(work, 'counter');
+    const o = { ...opts('interval'), env: { DMTCP_CHECKPOINT_INTERVAL: '1' } };
+    const job = Job.launch(o, [exe, '100000', '10000']);
+    await waitFor('three generations', () => {
+      try {
+        return latestGeneration(o.ckptDir) >= 3;
+      } catch {
+        return false;
+      }
+    });
+    await job.kill9();
+    await waitFor('the coordinator to drop the job', () => coord.peers() === 0);
+    expect(coord.command('i', '0').status).toBe(0);
   });
 });
