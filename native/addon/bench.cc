@@ -20,49 +20,17 @@
 #include <utility>
 #include <vector>
 
+#include "addon/bench_worker.h"
 #include "addon/registry.h"
 #include "bench/storage.h"
 
 namespace ckpt::addon {
 namespace {
 
-// Runs `work` on a worker thread; resolves the promise with `done(env)` or
-// rejects it with a coded Error.
-class PromiseWorker : public Napi::AsyncWorker {
- public:
-  using Work = std::function<void()>;
-  using Done = std::function<Napi::Value(Napi::Env)>;
-
-  PromiseWorker(Napi::Env env, Work work, Done done)
-      : Napi::AsyncWorker(env, "ckpt.bench"),
-        deferred_(Napi::Promise::Deferred::New(env)),
-        work_(std::move(work)),
-        done_(std::move(done)) {}
-
-  Napi::Promise Promise() const { return deferred_.Promise(); }
-
-  void Execute() override {
-    try {
-      work_();
-    } catch (const Error& e) {
-      errc_ = e.errc();
-      SetError(e.what());
-    } catch (const std::exception& e) {
-      errc_ = Errc::Internal;
-      SetError(e.what());
-    }
-  }
-  void OnOK() override { deferred_.Resolve(done_(Env())); }
-  void OnError(const Napi::Error& e) override {
-    deferred_.Reject(make_error(Env(), errc_, e.Message()).Value());
-  }
-
- private:
-  Napi::Promise::Deferred deferred_;
-  Work work_;
-  Done done_;
-  Errc errc_ = Errc::Internal;
-};
+using bench_detail::bool_or;
+using bench_detail::guarded;
+using bench_detail::num_or;
+using bench_detail::PromiseWorker;
 
 Napi::Object to_js(Napi::Env env, const bench::SeqResult& r) {
   Napi::Object o = Napi::Object::New(env);
@@ -71,15 +39,6 @@ Napi::Object to_js(Napi::Env env, const bench::SeqResult& r) {
   o.Set("fsyncSeconds", Napi::Number::New(env, r.fsync_seconds));
   o.Set("residentFraction", Napi::Number::New(env, r.resident_fraction));
   return o;
-}
-
-double num_or(const Napi::Object& o, const char* key, double fallback) {
-  Napi::Value v = o.Get(key);
-  return v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : fallback;
-}
-bool bool_or(const Napi::Object& o, const char* key, bool fallback) {
-  Napi::Value v = o.Get(key);
-  return v.IsBoolean() ? v.As<Napi::Boolean>().Value() : fallback;
 }
 
 bench::SeqOptions seq_options(const Napi::CallbackInfo& info) {
@@ -100,17 +59,6 @@ bench::SeqOptions seq_options(const Napi::CallbackInfo& info) {
   opt.fsync = bool_or(o, "fsync", true);
   opt.evict = bool_or(o, "evict", true);
   return opt;
-}
-
-template <typename Fn>
-Napi::Value guarded(const Napi::CallbackInfo& info, Fn&& fn) {
-  try {
-    return fn();
-  } catch (const Napi::Error&) {
-    throw;
-  } catch (const std::exception& e) {
-    throw_js(info.Env(), e);
-  }
 }
 
 Napi::Value WriteSequential(const Napi::CallbackInfo& info) {

@@ -1,8 +1,9 @@
-# Targets of native/bench: the storage measurement behind `ckpt bench`.
+# Targets of native/bench: the measurements behind `ckpt bench`.
 # Paths in a .gypi are relative to the .gypi file itself.
 {
   "targets": [
     {
+      # Storage: O_DIRECT/buffered sequential I/O and fsync latency.
       "target_name": "ckpt_bench",
       "type": "static_library",
       "sources": ["storage.cc"]

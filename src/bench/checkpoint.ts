@@ -32,9 +32,13 @@ export function defaultCheckpointOptions(dir: string, quick: boolean): Checkpoin
   };
 }
 
-export async function benchCheckpoint(o: CheckpointOptions, _reference: StorageReference | null, _progress: Progress): Promise<CheckpointResult> {
+export function validateCheckpointOptions(o: CheckpointOptions): void {
   if (!o.rssBytes.length || !o.rssBytes.every((n) => Number.isSafeInteger(n) && n >= MiB))
     throw new CkptError('ERR_CKPT_INVALID_ARGUMENT', 'program sizes must be at least 1 MiB');
+}
+
+export async function benchCheckpoint(o: CheckpointOptions, _reference: StorageReference | null, _progress: Progress): Promise<CheckpointResult> {
+  validateCheckpointOptions(o);
   const lib = path.join(nativeBinDir(), 'libckpt.so');
   if (!fs.existsSync(lib)) throw new CkptError('ERR_CKPT_UNSUPPORTED', `engine unavailable: ${lib} is not built`);
   throw new CkptError('ERR_CKPT_UNSUPPORTED', 'engine unavailable: checkpoint benchmark not wired to the engine yet');

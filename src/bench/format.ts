@@ -48,10 +48,10 @@ export function formatDocument(doc: BenchDocument): string {
 
   const st = doc.stream;
   if (st && st.available) {
-    out.push(`Stream: ${formatBytes(st.imageBytes)} image in ${st.dir} (${st.data}); storage reference ${st.storage.mode}: write ${formatMiBps(st.storage.write.median)}, read ${formatMiBps(st.storage.read.median)}`);
+    out.push(`Stream: ${formatBytes(st.imageBytes)} image in ${st.dir} (${st.data}); storage reference: write ${formatMiBps(st.storage.write.median)} (${st.storage.mode}), read ${formatMiBps(st.storage.read.median)} (${st.storage.readMode})`);
     const rows: string[][] = [];
     for (const r of st.rows) {
-      const name = r.codec === 'raw' ? 'raw' : `zstd -${r.level}`;
+      const name = r.codec === 'raw' ? `raw${r.direct ? ', O_DIRECT' : ''}` : `zstd -${r.level}`;
       rows.push([...statRow(`${name} write`, r.write, formatMiBps), r.writeShare === null ? '' : `${(r.writeShare * 100).toFixed(0)}% of storage, ratio ${r.compressionRatio.toFixed(2)}`]);
       rows.push([...statRow(`${name} read + verify`, r.read, formatMiBps), r.readShare === null ? '' : `${(r.readShare * 100).toFixed(0)}% of storage`]);
     }

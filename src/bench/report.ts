@@ -177,7 +177,7 @@ function storageSection(doc: BenchDocument): string {
     ['buffered read (cold cache)', statCells(s.buffered.read, mibFmt)],
     ['4 KiB write + fsync', statCells(s.fsync.latency, (v) => formatSeconds(v / 1000))],
   ];
-  return `<h2>Storage</h2><p>${esc(f.dir)}: ${esc(f.type)} on ${esc(f.source)}, ${sizeFmt(s.fileBytes)} files, ${sizeFmt(s.blockSize)} per call, queue depth ${s.queueDepth}. Reference for the other sections: <b>${s.reference.mode === 'direct' ? 'O_DIRECT' : 'buffered'}</b>.</p>
+  return `<h2>Storage</h2><p>${esc(f.dir)}: ${esc(f.type)} on ${esc(f.source)}, ${sizeFmt(s.fileBytes)} files, ${sizeFmt(s.blockSize)} per call, queue depth ${s.queueDepth}. Reference for the other sections (the faster path per direction): write <b>${s.reference.mode === 'direct' ? 'O_DIRECT' : 'buffered'}</b>, read <b>${s.reference.readMode === 'direct' ? 'O_DIRECT' : 'buffered'}</b>.</p>
 <table><tr><th></th><th>median</th><th>min – max</th><th>runs</th></tr>${rows.map(([a, b]) => `<tr><td>${esc(a as string)}</td>${b}</tr>`).join('')}</table>`;
 }
 
@@ -187,13 +187,13 @@ function streamSection(doc: BenchDocument): string {
   if (!s.available) return `<h2>Image streaming</h2><p class="unavailable">not measured: ${esc(s.reason)}</p>`;
   const rows: string[] = [];
   for (const r of s.rows) {
-    const name = r.codec === 'raw' ? 'raw' : `zstd -${r.level}`;
+    const name = r.codec === 'raw' ? `raw${r.direct ? ', O_DIRECT' : ''}` : `zstd -${r.level}`;
     rows.push(`<tr><td>${esc(name)} write</td>${statCells(r.write, mibFmt)}<td class="num">${r.writeShare === null ? '' : `${(r.writeShare * 100).toFixed(0)}%`}</td><td class="num">${r.compressionRatio.toFixed(2)}</td></tr>`);
     rows.push(`<tr><td>${esc(name)} read + verify</td>${statCells(r.read, mibFmt)}<td class="num">${r.readShare === null ? '' : `${(r.readShare * 100).toFixed(0)}%`}</td><td></td></tr>`);
   }
   for (const ref of s.references)
     rows.push(`<tr><td>${esc(ref.tool)}</td>${statCells(ref.write, mibFmt, ref.reason)}<td></td><td class="num">${ref.compressionRatio === null ? '' : ref.compressionRatio.toFixed(2)}</td></tr>`);
-  return `<h2>Image streaming</h2><p>${sizeFmt(s.imageBytes)} image (${esc(s.data)}) in ${esc(s.dir)}; storage reference (${s.storage.mode}) write ${mibFmt(s.storage.write.median)}, read ${mibFmt(s.storage.read.median)}, measured in the same run.</p>
+  return `<h2>Image streaming</h2><p>${sizeFmt(s.imageBytes)} image (${esc(s.data)}) in ${esc(s.dir)}; storage reference write ${mibFmt(s.storage.write.median)} (${s.storage.mode}), read ${mibFmt(s.storage.read.median)} (${s.storage.readMode}), measured in the same run.</p>
 <table><tr><th></th><th>median</th><th>min – max</th><th>runs</th><th>of storage</th><th>compression ratio</th></tr>${rows.join('')}</table>`;
 }
 

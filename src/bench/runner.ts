@@ -12,13 +12,13 @@ import { CkptError } from '../errors.js';
 import { native } from '../native.js';
 import { headlines } from './headlines.js';
 import { describeMachine } from './machine.js';
-import { NOISY_SPREAD, type RunPlan, type Stat } from './method.js';
+import { NOISY_SPREAD, type RunPlan } from './method.js';
 import { silentProgress, type Progress } from './progress.js';
 import { SCHEMA, type BenchDocument, type Section, type Unavailable } from './schema.js';
-import { benchStorage, defaultStorageOptions, type StorageOptions, type StorageResult } from './storage.js';
-import { benchStream, defaultStreamOptions, type StreamOptions } from './stream.js';
-import { benchCoordinator, defaultCoordinatorOptions, type CoordinatorOptions } from './coordinator.js';
-import { benchCheckpoint, defaultCheckpointOptions, type CheckpointOptions } from './checkpoint.js';
+import { benchStorage, defaultStorageOptions, validateStorageOptions, type StorageOptions, type StorageReference, type StorageResult } from './storage.js';
+import { benchStream, defaultStreamOptions, validateStreamOptions, type StreamOptions } from './stream.js';
+import { benchCoordinator, defaultCoordinatorOptions, validateCoordinatorOptions, type CoordinatorOptions } from './coordinator.js';
+import { benchCheckpoint, defaultCheckpointOptions, validateCheckpointOptions, type CheckpointOptions } from './checkpoint.js';
 
 export interface BenchOptions {
   sections: Section[];
@@ -37,12 +37,7 @@ export interface BenchOptions {
   progress?: Progress;
 }
 
-/** The storage reference (what stream/checkpoint figures are a share of). */
-export interface StorageReference {
-  mode: 'direct' | 'buffered';
-  write: Stat;
-  read: Stat;
-}
+export type { StorageReference } from './storage.js';
 
 export function ckptVersion(): string {
   try {
@@ -84,10 +79,24 @@ export async function runBench(opts: BenchOptions): Promise<BenchDocument> {
     checkpoint: null,
   };
 
+  // Every option is checked before anything is measured, so a typo never
+  // costs a minute of benchmarking first.
+  const storageOpts: StorageOptions = { ...base, ...opts.storage, dir, plan };
+  if (want.has('storage') || want.has('stream') || want.has('checkpoint')) validateStorageOptions(storageOpts);
+  const streamDef = defaultStreamOptions(dir, quick);
+  const streamOpts: StreamOptions = { ...streamDef, ...opts.stream, dir, plan: planFor(streamDef.plan) };
+  if (want.has('stream')) validateStreamOptions(streamOpts);
+  const coordDef = defaultCoordinatorOptions(quick);
+  const coordOpts: CoordinatorOptions = { ...coordDef, ...opts.coordinator, plan: planFor(coordDef.plan) };
+  if (want.has('coordinator')) validateCoordinatorOptions(coordOpts);
+  const ckDef = defaultCheckpointOptions(dir, quick);
+  const ckOpts: CheckpointOptions = { ...ckDef, ...opts.checkpoint, dir, plan: planFor(ckDef.plan) };
+  if (want.has('checkpoint')) validateCheckpointOptions(ckOpts);
+
   let storage: StorageResult | null = null;
   if (want.has('storage')) {
     // Storage errors (bad directory, no space) are the user's to fix: they abort the run.
-    storage = await benchStorage({ ...base, ...opts.storage, dir, plan }, progress);
+    storage = await benchStorage(storageOpts, progress);
     doc.storage = storage;
   }
   // The reference for stream/checkpoint: this run's storage figures, or a
@@ -95,14 +104,13 @@ export async function runBench(opts: BenchOptions): Promise<BenchDocument> {
   let reference: StorageReference | null = storage?.reference ?? null;
   const needReference = want.has('stream') || want.has('checkpoint');
   if (needReference && !reference) {
-    const r = await benchStorage({ ...base, ...opts.storage, dir, plan, sweepBlockSizes: [], fsyncRounds: 1 }, progress);
+    const r = await benchStorage({ ...storageOpts, sweepBlockSizes: [], fsyncRounds: 1 }, progress);
     reference = r.reference;
   }
 
   if (want.has('stream')) {
     try {
-      const def = defaultStreamOptions(dir, quick);
-      doc.stream = await benchStream({ ...def, ...opts.stream, dir, plan: planFor(def.plan) }, reference, progress);
+      doc.stream = await benchStream(streamOpts, reference, progress);
     } catch (e) {
       if (e instanceof CkptError && e.code === 'ERR_CKPT_INVALID_ARGUMENT') throw e;
       doc.stream = unavailable(e);
@@ -110,8 +118,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchDocument> {
   }
   if (want.has('coordinator')) {
     try {
-      const def = defaultCoordinatorOptions(quick);
-      doc.coordinator = await benchCoordinator({ ...def, ...opts.coordinator, plan: planFor(def.plan) }, progress);
+      doc.coordinator = await benchCoordinator(coordOpts, progress);
     } catch (e) {
       if (e instanceof CkptError && e.code === 'ERR_CKPT_INVALID_ARGUMENT') throw e;
       doc.coordinator = unavailable(e);
@@ -119,8 +126,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchDocument> {
   }
   if (want.has('checkpoint')) {
     try {
-      const def = defaultCheckpointOptions(dir, quick);
-      doc.checkpoint = await benchCheckpoint({ ...def, ...opts.checkpoint, dir, plan: planFor(def.plan) }, reference, progress);
+      doc.checkpoint = await benchCheckpoint(ckOpts, reference, progress);
     } catch (e) {
       if (e instanceof CkptError && e.code === 'ERR_CKPT_INVALID_ARGUMENT') throw e;
       doc.checkpoint = unavailable(e);

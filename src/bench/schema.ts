@@ -11,7 +11,7 @@
  */
 import type { MachineInfo } from './machine.js';
 import type { Stat } from './method.js';
-import type { StorageResult } from './storage.js';
+import type { StorageReference, StorageResult } from './storage.js';
 
 export const SCHEMA = 'ckpt-bench/1';
 
@@ -27,6 +27,8 @@ export interface StreamRow {
   codec: 'raw' | 'zstd';
   /** zstd level (null for raw). */
   level: number | null;
+  /** Image I/O with O_DIRECT (page cache bypassed). */
+  direct: boolean;
   /** Logical (uncompressed) MiB/s of an image write, fsync included. */
   write: Stat;
   /** Logical MiB/s of an image read with checksum verification (and decompression). */
@@ -57,7 +59,7 @@ export interface StreamResult {
   /** What the test data is, e.g. "synthetic: 1/4 zero pages, 1/4 random, 1/2 text-like". */
   data: string;
   /** Storage reference measured in the same run (MiB/s). */
-  storage: { mode: 'direct' | 'buffered'; write: Stat; read: Stat };
+  storage: StorageReference;
   rows: StreamRow[];
   references: StreamReference[];
   /** Best zstd row's write ÷ gzip -1 (null when gzip is unavailable). */
@@ -128,7 +130,7 @@ export interface CheckpointResult {
   available: true;
   dir: string;
   rows: CheckpointRow[];
-  storage: { mode: 'direct' | 'buffered'; write: Stat; read: Stat } | null;
+  storage: StorageReference | null;
   /** Relative slowdown of a CPU-bound loop under the engine (0.004 = 0.4%), null when not measured. */
   runtimeOverhead: Stat | null;
   runtimeOverheadReason: string | null;

@@ -99,8 +99,13 @@ export interface StorageResult {
   sweep: SweepPoint[];
   /** File size of each sweep point. */
   sweepFileBytes: number;
-  /** What other benchmarks divide by: O_DIRECT when supported, else buffered. */
-  reference: { mode: 'direct' | 'buffered'; write: Stat; read: Stat };
+  /**
+   * What other benchmarks divide by: per direction the faster of O_DIRECT and
+   * buffered (the best this storage did in this run), so a share never
+   * flatters by comparing against a weak path. `mode` names the write's
+   * path, `readMode` the read's.
+   */
+  reference: StorageReference;
 }
 
 export function defaultStorageOptions(dir: string, quick: boolean): StorageOptions {
@@ -153,6 +158,20 @@ export function validateStorageOptions(o: StorageOptions): void {
 }
 
 const mibps = (r: SeqResultNative) => r.bytes / MiB / r.seconds;
+
+export interface StorageReference {
+  mode: 'direct' | 'buffered';
+  readMode: 'direct' | 'buffered';
+  write: Stat;
+  read: Stat;
+}
+
+/** Per direction, the faster (by median) of the O_DIRECT and buffered figures. */
+export function bestReference(dw: Stat | null, dr: Stat | null, bw: Stat, br: Stat): StorageReference {
+  const w = dw && dw.median >= bw.median ? { mode: 'direct' as const, write: dw } : { mode: 'buffered' as const, write: bw };
+  const r = dr && dr.median >= br.median ? { readMode: 'direct' as const, read: dr } : { readMode: 'buffered' as const, read: br };
+  return { ...w, ...r };
+}
 
 export async function benchStorage(o: StorageOptions, progress: Progress = silentProgress): Promise<StorageResult> {
   validateStorageOptions(o);
@@ -254,10 +273,7 @@ export async function benchStorage(o: StorageOptions, progress: Progress = silen
       fsync: { blockSize: 4096, latency },
       sweep,
       sweepFileBytes: o.sweepFileBytes,
-      reference:
-        directWrite && directRead
-          ? { mode: 'direct', write: directWrite, read: directRead }
-          : { mode: 'buffered', write: bufferedWrite, read: bufferedRead },
+      reference: bestReference(directWrite, directRead, bufferedWrite, bufferedRead),
     };
   } finally {
     progress.done();

@@ -158,7 +158,7 @@ ${COMMON_HELP}`,
     .action(async (dir: string | undefined, o: AllOpts) => run(['storage'], dir, o));
 
   addStorageOpts(addCommon(bench.command('stream').argument('[dir]', 'directory for the test images (default: system temp dir)')))
-    .option('--image-size <bytes>', 'logical bytes of the test image (default 1G, --quick 128M)')
+    .option('--image-size <bytes>', 'logical bytes of the test image (default 1G, --quick 256M)')
     .option('--zstd-levels <list>', 'zstd levels to measure (default 1,3; --quick 1)')
     .summary('image write/read through the streaming core as a share of raw storage bandwidth')
     .description(

@@ -75,17 +75,17 @@ export function fullDocument(): BenchDocument {
       fsync: { blockSize: 4096, latency: summarize([0.2, 0.21, 0.25, 0.19, 0.5], 'ms', 0.2, 'p10-p90') },
       sweep: SWEEP.map((b, i) => ({ blockSize: b, direct: true, writeMiBps: 400 + i * 220, readMiBps: 500 + i * 300 })),
       sweepFileBytes: 64 * MiB,
-      reference: { mode: 'direct', write, read },
+      reference: { mode: 'direct', readMode: 'direct', write, read },
     },
     stream: {
       available: true,
       dir: '/scratch',
       imageBytes: 128 * MiB,
       data: 'synthetic: zero, random and text-like pages',
-      storage: { mode: 'direct', write, read },
+      storage: { mode: 'direct', readMode: 'direct', write, read },
       rows: [
-        { codec: 'raw', level: null, write: st('MiB/s', 1200, 1150, 1230), read: st('MiB/s', 1800, 1700, 1850), compressionRatio: 1.3, writeShare: 1200 / 1300, readShare: 1800 / 1900 },
-        { codec: 'zstd', level: 1, write: st('MiB/s', 900, 880, 920), read: st('MiB/s', 1500, 1450, 1550), compressionRatio: 3.1, writeShare: 900 / 1300, readShare: 1500 / 1900 },
+        { codec: 'raw', level: null, direct: false, write: st('MiB/s', 1200, 1150, 1230), read: st('MiB/s', 1800, 1700, 1850), compressionRatio: 1.3, writeShare: 1200 / 1300, readShare: 1800 / 1900 },
+        { codec: 'zstd', level: 1, direct: false, write: st('MiB/s', 900, 880, 920), read: st('MiB/s', 1500, 1450, 1550), compressionRatio: 3.1, writeShare: 900 / 1300, readShare: 1500 / 1900 },
       ],
       references: [
         { tool: 'gzip -1', available: true, reason: null, write: st('MiB/s', 60, 58, 62), compressionRatio: 2.9 },
@@ -109,7 +109,7 @@ export function fullDocument(): BenchDocument {
     checkpoint: {
       available: true,
       dir: '/scratch',
-      storage: { mode: 'direct', write, read },
+      storage: { mode: 'direct', readMode: 'direct', write, read },
       rows: RSS.map((r) => ({
         rssBytes: r,
         builtin: ckptSide(r, r / MiB / 1200, 1300, 1900),

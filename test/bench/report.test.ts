@@ -101,7 +101,7 @@ describe.skipIf(!haveChromium)('bench report in headless chromium', () => {
     for (const c of Object.values(r.counts)) expect(c.width).toBeGreaterThan(100);
 
     // Headlines, machine description and escaping.
-    expect(r.text).toContain('uncompressed image write at 92% of storage write bandwidth');
+    expect(r.text).toContain('uncompressed image write (page cache) at 92% of storage write bandwidth');
     expect(r.text).toContain('node<01>&');
     expect(r.text).toContain('AMD EPYC');
     expect(r.text).toMatch(/ext4 \(0xef53\)/);
