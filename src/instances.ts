@@ -33,7 +33,8 @@ export interface CoordinatorRef {
 export interface RegistryEntry {
   kind: EntryKind;
   name: string;
-  engine: EngineName;
+  /** Null for instances started without checkpoint control. */
+  engine: EngineName | null;
   /** The leader process: while it lives, the job or instance is running. */
   leader: ProcId;
   /** Process group of the leader (detached runs get their own group). */
@@ -41,8 +42,8 @@ export interface RegistryEntry {
   coordinator: CoordinatorRef;
   /** Named checkpoint (instances, and jobs started with --name) or null. */
   checkpoint: string | null;
-  /** Where images are written, on the host. */
-  checkpointDir: string;
+  /** Where images are written, on the host (null without checkpoint control). */
+  checkpointDir: string | null;
   /** Root-filesystem directory for container instances; null on the host. */
   image: string | null;
   command: string[];

@@ -34,6 +34,8 @@ import {
 } from './runtime/bwrap.js';
 import { dirUsage, ensurePrivateDir, securePermissions, Store, validateName, writeFileAtomic } from './store.js';
 
+/** How long a plain instance must survive its start to count as started. */
+export const PLAIN_START_CHECK_MS = 300;
 /** How long a started job has to connect to its coordinator before `start` reports failure. */
 export const JOIN_TIMEOUT_MS = 60_000;
 /** How long `checkpoint --kill` waits for the job to exit after its checkpoint. */
@@ -126,6 +128,83 @@ export class Jobs {
       return dir;
     }
     return ensurePrivateDir(dir);
+  }
+
+  /**
+   * Starts an instance without checkpoint control (Apptainer's plain
+   * `instance start IMAGE NAME`): no coordinator, no engine.
+   */
+  async startPlain(opts: StartOptions): Promise<StartResult> {
+    validateName(opts.name, opts.kind);
+    let root: string | null = null;
+    let bwrap: string | null = null;
+    if (opts.image) {
+      root = validateImage(opts.image);
+      bwrap = findBwrap();
+      const why = probeBwrap(bwrap);
+      if (why) throw new CkptError('ERR_CKPT_UNSUPPORTED', why);
+    } else if (opts.command.length === 0) {
+      throw new CkptError('ERR_CKPT_USAGE', 'No command given: put it after `--`.');
+    }
+    const runDir = this.store.runDir(opts.kind, opts.name);
+    const log = path.join(runDir, 'output.log');
+    const entry: RegistryEntry = {
+      kind: opts.kind,
+      name: opts.name,
+      engine: null,
+      leader: procId(process.pid)!,
+      pgid: null,
+      coordinator: { host: '127.0.0.1', port: 0, proc: null, portFile: null },
+      checkpoint: null,
+      checkpointDir: null,
+      image: root,
+      command: opts.command,
+      runDir,
+      log,
+      ports: [],
+      keep: null,
+      interval: null,
+      detached: true,
+      startedAt: new Date().toISOString(),
+      restartedFrom: null,
+    };
+    await this.registry.add(entry);
+    let proc: ManagedProcess | null = null;
+    try {
+      const argv = root
+        ? bwrapArgv(bwrap!, {
+            root,
+            checkpointDir: null,
+            engineDir: null,
+            libDir: null,
+            binds: [...(opts.binds ?? []), { source: log, target: CONTAINER_LOG, readOnly: false }],
+            command: ['/bin/sh', '-c', `exec >>${CONTAINER_LOG} 2>&1 && exec "$@"`, 'ckpt-output', ...entrypoint(root, opts.command)],
+          })
+        : opts.command;
+      const fd = fs.openSync(log, 'a', 0o600);
+      proc = new ManagedProcess({ argv, env: { ...process.env, ...opts.env, CKPT_NAME: opts.name, CKPT_KIND: opts.kind }, detached: true, stdio: ['ignore', fd, fd] });
+      try {
+        await proc.start();
+      } finally {
+        fs.closeSync(fd);
+      }
+      entry.leader = proc.id ?? entry.leader;
+      entry.pgid = proc.pid;
+      await this.registry.update(entry.kind, entry.name, { leader: entry.leader, pgid: entry.pgid });
+      // Give a broken start script a moment to fail visibly.
+      await sleep(PLAIN_START_CHECK_MS);
+      if (proc.exitStatus) {
+        const tail = readTail(log);
+        throw new CkptError('ERR_CKPT_IO', `The instance "${opts.name}" exited at start (exit code ${proc.exitStatus.code}).${tail ? `\n--- ${log} ---\n${tail}` : ''}`);
+      }
+      proc.unref();
+      void this.refreshPorts(entry);
+      return { entry, restartedFrom: null };
+    } catch (err) {
+      if (proc?.pid && !proc.exitStatus) await proc.stop(2_000).catch(() => {});
+      await this.registry.remove(entry.kind, entry.name).catch(() => {});
+      throw err;
+    }
   }
 
   /** Starts a job or instance (see the module comment for the order). */
@@ -313,17 +392,18 @@ export class Jobs {
     for (const s of signals) process.on(s, forward);
     let watching = true;
     const watcher = (async () => {
-      if (!entry.keep && !entry.interval) return;
+      const dir = entry.checkpointDir;
+      if ((!entry.keep && !entry.interval) || !dir) return;
       let last = -1;
       while (watching) {
         await sleep(1_000);
         if (!watching) break;
         try {
-          const g = await newestCompleteGeneration(entry.checkpointDir);
+          const g = await newestCompleteGeneration(dir);
           if (g && g.generation !== last) {
             last = g.generation;
-            securePermissions(entry.checkpointDir);
-            if (entry.keep) await applyRetention(entry.checkpointDir, entry.keep);
+            securePermissions(dir);
+            if (entry.keep) await applyRetention(dir, entry.keep);
           }
         } catch {
           /* the next round retries */
@@ -357,8 +437,15 @@ export class Jobs {
    */
   async checkpoint(entry: RegistryEntry, opts: { kill?: boolean; timeoutMs?: number; onStep?: (m: string) => void } = {}): Promise<CheckpointResult> {
     const step = opts.onStep ?? (() => {});
+    if (!entry.engine || !entry.checkpointDir) {
+      throw new CkptError(
+        'ERR_CKPT_STATE',
+        `The ${entry.kind} "${entry.name}" runs without checkpoint control (started without --dmtcp-launch/--dmtcp-restart), so it cannot be checkpointed.`,
+      );
+    }
+    const checkpointDir = entry.checkpointDir;
     const engine = await requireEngine(entry.engine);
-    const before = await newestCompleteGeneration(entry.checkpointDir).catch(() => null);
+    const before = await newestCompleteGeneration(checkpointDir).catch(() => null);
     const ports = await this.refreshPorts(entry);
     const started = Date.now();
     step(opts.kill ? 'checkpointing, then stopping' : 'checkpointing');
@@ -380,12 +467,12 @@ export class Jobs {
       }
     }
     step('waiting for the images to be durable');
-    const gen = await this.waitDurable(entry, before, engine, opts.timeoutMs);
+    const gen = await this.waitDurable(checkpointDir, before, engine, opts.timeoutMs);
     const totalMs = Date.now() - started;
-    securePermissions(entry.checkpointDir);
-    writeJobMeta(entry.checkpointDir, { log: entry.log, ports });
+    securePermissions(checkpointDir);
+    writeJobMeta(checkpointDir, { log: entry.log, ports });
     let removed: string[] = [];
-    if (entry.keep) removed = await applyRetention(entry.checkpointDir, entry.keep);
+    if (entry.keep) removed = await applyRetention(checkpointDir, entry.keep);
     if (opts.kill) {
       await stopCoordinator(entry.coordinator).catch(() => {});
       await this.registry.remove(entry.kind, entry.name, entry.leader).catch(() => {});
@@ -395,11 +482,11 @@ export class Jobs {
       name: entry.name,
       kind: entry.kind,
       checkpoint: entry.checkpoint,
-      dir: entry.checkpointDir,
+      dir: checkpointDir,
       generation: gen.generation,
       computation: gen.computation,
       processes: gen.processes.length,
-      images: gen.processes.map((p) => path.resolve(entry.checkpointDir, p.path)),
+      images: gen.processes.map((p) => path.resolve(checkpointDir, p.path)),
       bytes,
       freezeMs,
       totalMs,
@@ -409,19 +496,19 @@ export class Jobs {
     };
   }
 
-  private async waitDurable(entry: RegistryEntry, before: GenerationInfo | null, engine: Engine, timeoutMs?: number): Promise<GenerationInfo> {
+  private async waitDurable(checkpointDir: string, before: GenerationInfo | null, engine: Engine, timeoutMs?: number): Promise<GenerationInfo> {
     const wait = timeoutMs && timeoutMs > 0 ? timeoutMs : DURABLE_WAIT_MS;
     const deadline = Date.now() + wait;
     let last: GenerationInfo | null = null;
     for (;;) {
-      last = await newestCompleteGeneration(entry.checkpointDir);
+      last = await newestCompleteGeneration(checkpointDir);
       if (last && (!before || last.generation !== before.generation || last.computation !== before.computation)) {
         if (engine.formats.includes(last.format)) return last;
       }
       if (Date.now() > deadline) {
         throw new CkptError(
           'ERR_CKPT_INCOMPLETE',
-          `The checkpoint finished but no new complete generation appeared in ${entry.checkpointDir} within ${wait / 1000} s; see \`ckpt images ${entry.checkpointDir}\`.`,
+          `The checkpoint finished but no new complete generation appeared in ${checkpointDir} within ${wait / 1000} s; see \`ckpt images ${checkpointDir}\`.`,
         );
       }
       await sleep(25);
@@ -439,12 +526,14 @@ export class Jobs {
   /** Status of one entry for `list`/`status`: coordinator view and resources. */
   async describe(entry: RegistryEntry): Promise<EntryStatus> {
     let reply: CommandReply | null = null;
-    try {
-      reply = await coordinatorCommand(entry.coordinator, ['s'], { timeoutMs: 3_000 });
-    } catch {
-      reply = null;
+    if (entry.coordinator.port > 0) {
+      try {
+        reply = await coordinatorCommand(entry.coordinator, ['s'], { timeoutMs: 3_000 });
+      } catch {
+        reply = null;
+      }
     }
-    const newest = await newestCompleteGeneration(entry.checkpointDir).catch(() => null);
+    const newest = entry.checkpointDir ? await newestCompleteGeneration(entry.checkpointDir).catch(() => null) : null;
     return {
       kind: entry.kind,
       name: entry.name,
@@ -461,7 +550,7 @@ export class Jobs {
       log: entry.log,
       startedAt: entry.startedAt,
       lastGeneration: newest?.generation ?? null,
-      checkpointBytes: dirUsage(entry.checkpointDir).bytes,
+      checkpointBytes: entry.checkpointDir ? dirUsage(entry.checkpointDir).bytes : 0,
       command: entry.command,
     };
   }
@@ -489,7 +578,7 @@ export interface CheckpointResult {
 export interface EntryStatus {
   kind: EntryKind;
   name: string;
-  engine: EngineName;
+  engine: EngineName | null;
   pid: number;
   coordinator: string;
   coordinatorPort: number;
@@ -497,7 +586,7 @@ export interface EntryStatus {
   running: boolean | null;
   ports: number[];
   checkpoint: string | null;
-  checkpointDir: string;
+  checkpointDir: string | null;
   image: string | null;
   log: string | null;
   startedAt: string;

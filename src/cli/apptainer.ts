@@ -164,7 +164,14 @@ Examples:
     if (o.bind?.length && o.host) throw new CkptError('ERR_CKPT_USAGE', '--bind applies to containers only; drop it with --host.');
     const binds = (o.bind ?? []).map(parseBind);
     const svc = await jobs();
-    if (!checkpoint) throw new CkptError('ERR_CKPT_USAGE', 'Give --dmtcp-launch CHECKPOINT (to run under checkpoint control) or --dmtcp-restart CHECKPOINT. See `ckpt checkpoint create`.');
+    if (!checkpoint) {
+      // Apptainer's plain instance: no checkpoint control.
+      const plain = await svc.startPlain({ kind: 'instance', name, engine: o.engine, command: rest, image, binds, checkpoint: null, detach: true });
+      const e = plain.entry;
+      if (o.json) printJson({ name: e.name, pid: e.leader.pid, engine: null, image: e.image, checkpoint: null, generation: null, coordinatorPort: null, ports: e.ports, log: e.log });
+      else process.stdout.write(`instance "${e.name}" started without checkpoint control (use --dmtcp-launch NAME for that); pid ${e.leader.pid}, logs: ckpt instance logs ${e.name}\n`);
+      return;
+    }
     const bar = progress({ quiet: o.json });
     const result = await svc
       .start({
@@ -231,7 +238,7 @@ Examples:
     process.stdout.write(
       table(
         ['INSTANCE', 'PID', 'ENGINE', 'IMAGE', 'CHECKPOINT', 'PORTS', 'STARTED'],
-        rows.map((r) => [r.name, String(r.pid), r.engine, r.image, r.checkpoint ?? '-', r.ports.join(',') || '-', formatAge(Date.now() - Date.parse(r.startedAt))]),
+        rows.map((r) => [r.name, String(r.pid), r.engine ?? '-', r.image, r.checkpoint ?? '-', r.ports.join(',') || '-', formatAge(Date.now() - Date.parse(r.startedAt))]),
       ),
     );
   });

@@ -69,11 +69,12 @@ export async function runCheckpoint(
   opts: { kill?: boolean; timeout?: number; json?: boolean },
 ): Promise<CheckpointResult> {
   const { dirUsage } = await import('../store.js');
-  const startBytes = dirUsage(entry.checkpointDir).bytes;
+  const dir = entry.checkpointDir ?? '/nonexistent';
+  const startBytes = dirUsage(dir).bytes;
   const bar = progress({
     quiet: opts.json,
     extra: () => {
-      const now = dirUsage(entry.checkpointDir).bytes - startBytes;
+      const now = dirUsage(dir).bytes - startBytes;
       return now > 0 ? `${formatBytes(now)} written` : '';
     },
   });
@@ -87,12 +88,12 @@ export async function runCheckpoint(
 function statusRows(list: EntryStatus[]): string[][] {
   return list.map((s) => [
     s.name,
-    s.engine,
+    s.engine ?? '-',
     String(s.pid),
     s.processes === null ? '?' : `${s.processes}${s.running === false ? ' (busy)' : ''}`,
     s.ports.join(',') || '-',
     s.lastGeneration === null ? '-' : String(s.lastGeneration),
-    s.checkpoint ?? s.checkpointDir,
+    s.checkpoint ?? s.checkpointDir ?? '-',
     formatAge(Date.now() - Date.parse(s.startedAt)),
   ]);
 }

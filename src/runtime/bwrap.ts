@@ -115,8 +115,8 @@ export function entrypoint(root: string, args: string[]): string[] {
 export interface ContainerSpec {
   /** Absolute path of the root-filesystem directory. */
   root: string;
-  /** Host checkpoint directory, bound read-write at /.checkpoint. */
-  checkpointDir: string;
+  /** Host checkpoint directory, bound read-write at /.checkpoint (null: none). */
+  checkpointDir: string | null;
   /** Host directory of the engine, bound read-only at /.ckpt-engine (null: none). */
   engineDir: string | null;
   /** Host directory of ckpt's native files, bound read-only at /.ckpt-lib (null: none). */
@@ -145,7 +145,7 @@ export function bwrapArgv(bwrap: string, spec: ContainerSpec): string[] {
     else if (entry.isDirectory() || entry.isFile()) a.push('--ro-bind', src, dst);
   }
   a.push('--proc', '/proc', '--dev', '/dev', '--tmpfs', '/tmp');
-  a.push('--bind', spec.checkpointDir, CONTAINER_CHECKPOINT_DIR);
+  if (spec.checkpointDir) a.push('--bind', spec.checkpointDir, CONTAINER_CHECKPOINT_DIR);
   if (spec.engineDir) a.push('--ro-bind', spec.engineDir, CONTAINER_ENGINE_DIR);
   if (spec.libDir) a.push('--ro-bind', spec.libDir, CONTAINER_LIB_DIR);
   for (const b of spec.binds) a.push(b.readOnly ? '--ro-bind' : '--bind', b.source, b.target);
