@@ -44,6 +44,11 @@ export class ManagedProcess {
     this.spec = spec;
   }
 
+  /** The process's stdout when spawned with a pipe. */
+  get stdout(): NodeJS.ReadableStream | null {
+    return this.child?.stdout ?? null;
+  }
+
   get pid(): number | null {
     return this.child?.pid ?? null;
   }

@@ -122,6 +122,15 @@ function registerCheckpointGroup(program: Command): void {
 
 function registerInstanceGroup(program: Command): void {
   const group = program.command('instance').description('run containers (or host commands) as named background instances, Apptainer style');
+  group.addHelpText(
+    'after',
+    `
+Examples:
+  ckpt instance start --dmtcp-launch example ./rootfs server 8080
+  ckpt instance list
+  ckpt instance logs server
+  ckpt instance stop server`,
+  );
 
   const start = group
     .command('start')
