@@ -8,6 +8,7 @@
  * free port -> start the job (directly, or under bwrap) -> record its
  * processes -> wait until its processes joined the coordinator.
  */
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -18,7 +19,7 @@ import type { Engine, EngineContext, ExecSpec, RestartSource } from './engines/e
 import { requireEngine } from './engines/engine.js';
 import { CkptError } from './errors.js';
 import { Registry, type CoordinatorRef, type EngineName, type EntryKind, type RegistryEntry } from './instances.js';
-import { nativeBinDir } from './native.js';
+import { nativeBinDir, packageRoot } from './native.js';
 import { ManagedProcess, stopProcess, waitForExit, type ExitInfo } from './lifecycle.js';
 import { describePortOwner, isAlive, listeningPorts, portOwner, procId, processTree } from './procfs.js';
 import {
@@ -34,6 +35,8 @@ import {
 } from './runtime/bwrap.js';
 import { dirUsage, ensurePrivateDir, securePermissions, Store, validateName, writeFileAtomic } from './store.js';
 
+/** How often a watcher looks for new generations. */
+export const WATCH_POLL_MS = 1_000;
 /** How long a plain instance must survive its start to count as started. */
 export const PLAIN_START_CHECK_MS = 300;
 /** How long a started job has to connect to its coordinator before `start` reports failure. */
@@ -326,6 +329,7 @@ export class Jobs {
       void this.refreshPorts(entry);
       if (opts.detach) {
         proc.unref();
+        if (entry.keep || entry.interval) spawnWatcher(entry);
         return { entry, restartedFrom: source };
       }
       const exit = await this.foreground(entry, proc);
@@ -388,36 +392,49 @@ export class Jobs {
   /** Foreground: forward signals, apply retention after interval checkpoints, clean up at exit. */
   private async foreground(entry: RegistryEntry, proc: ManagedProcess): Promise<ExitInfo> {
     const forward = (sig: NodeJS.Signals) => proc.send(sig);
-    const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+    // A terminal's Ctrl-C already reaches the job (same process group); forward only signals sent to ckpt itself.
+    const signals: NodeJS.Signals[] = process.stdin.isTTY ? ['SIGTERM', 'SIGHUP'] : ['SIGINT', 'SIGTERM', 'SIGHUP'];
+    const ignoreInt = () => {};
+    if (process.stdin.isTTY) process.on('SIGINT', ignoreInt);
     for (const s of signals) process.on(s, forward);
-    let watching = true;
-    const watcher = (async () => {
-      const dir = entry.checkpointDir;
-      if ((!entry.keep && !entry.interval) || !dir) return;
-      let last = -1;
-      while (watching) {
-        await sleep(1_000);
-        if (!watching) break;
-        try {
-          const g = await newestCompleteGeneration(dir);
-          if (g && g.generation !== last) {
-            last = g.generation;
-            securePermissions(dir);
-            if (entry.keep) await applyRetention(dir, entry.keep);
-          }
-        } catch {
-          /* the next round retries */
-        }
-      }
-    })();
+    const stop = new AbortController();
+    const watcher = this.watch(entry, stop.signal);
     try {
       return await proc.wait();
     } finally {
-      watching = false;
+      stop.abort();
       for (const s of signals) process.off(s, forward);
+      process.off('SIGINT', ignoreInt);
       await watcher;
       await stopCoordinator(entry.coordinator).catch(() => {});
       await this.registry.remove(entry.kind, entry.name, entry.leader).catch(() => {});
+    }
+  }
+
+  /**
+   * While the job runs: after every new complete generation (interval
+   * checkpoints included) restrict the images' permissions and apply
+   * `--keep`. Foreground runs do this in the ckpt process; detached runs
+   * with --interval or --keep in a `ckpt _watch` process.
+   */
+  async watch(entry: RegistryEntry, signal?: AbortSignal): Promise<void> {
+    const dir = entry.checkpointDir;
+    if ((!entry.keep && !entry.interval) || !dir) return;
+    let last: string | null = null;
+    while (!signal?.aborted && isAlive(entry.leader)) {
+      await sleep(WATCH_POLL_MS, undefined, { signal }).catch(() => {});
+      if (signal?.aborted) break;
+      try {
+        const g = await newestCompleteGeneration(dir);
+        const key = g ? `${g.computation}/${g.generation}` : null;
+        if (g && key !== last) {
+          last = key;
+          securePermissions(dir);
+          if (entry.keep) await applyRetention(dir, entry.keep);
+        }
+      } catch {
+        /* the next round retries */
+      }
     }
   }
 
@@ -593,6 +610,17 @@ export interface EntryStatus {
   lastGeneration: number | null;
   checkpointBytes: number;
   command: string[];
+}
+
+/** Starts `ckpt _watch KIND NAME` detached (see Jobs.watch). */
+function spawnWatcher(entry: RegistryEntry): void {
+  const bin = path.join(packageRoot, 'bin', 'ckpt');
+  const child = spawn(process.execPath, [bin, '_watch', entry.kind, entry.name], {
+    detached: true,
+    stdio: 'ignore',
+    env: { ...process.env, CKPT_HOME: path.dirname(path.dirname(entry.runDir)) },
+  });
+  child.unref();
 }
 
 function readTail(file: string, max = 1500): string {

@@ -273,6 +273,8 @@ Examples:
     process.stdout.write(table(['NAME', 'ENGINE', 'PID', 'PROCS', 'PORTS', 'GEN', 'CHECKPOINT', 'STARTED'], statusRows(rows)));
   });
 
+  registerWatch(program);
+
   // ckpt stop NAME|--all
   const stop = program.command('stop').description('stop a running job (SIGTERM, then SIGKILL after a grace period)').argument('[name]', 'the job');
   addOptions(stop, ['all', 'stopTimeout', 'json']);
@@ -288,6 +290,17 @@ Examples:
     if (stopped.length === 0) process.stdout.write('No jobs were running.\n');
     for (const s of stopped) process.stdout.write(`stopped job "${s.name}"${s.how === 'kill' ? ' (it ignored SIGTERM; killed)' : ''}\n`);
   });
+}
+
+/** Hidden: the watcher a detached job with --interval/--keep runs in (Jobs.watch). */
+function registerWatch(program: Command): void {
+  const watch = new Command('_watch').argument('<kind>').argument('<name>').description('apply retention while a detached job runs');
+  watch.action(async (kind: string, name: string) => {
+    const svc = await jobs();
+    const entry = await svc.registry.get(kind === 'instance' ? 'instance' : 'job', name);
+    if (entry) await svc.watch(entry);
+  });
+  program.addCommand(watch, { hidden: true });
 }
 
 async function pickJob(svc: Jobs, name: string | undefined): Promise<RegistryEntry> {
