@@ -131,8 +131,10 @@ async function startCoordinator(exe, extraEnv = {}) {
   throw new Error(`${exe} did not start`);
 }
 
-function runLoadgen(port, workers, rounds) {
-  const r = spawnSync(LOADGEN, ['--port', String(port), '--workers', String(workers), '--rounds', String(rounds), '--timeout', '300'], {
+function runLoadgen(port, workers, rounds, pid) {
+  const args = ['--port', String(port), '--workers', String(workers), '--rounds', String(rounds), '--timeout', '300'];
+  if (pid) args.push('--coordinator-pid', String(pid));
+  const r = spawnSync(LOADGEN, args, {
     encoding: 'utf8',
     maxBuffer: 1 << 20,
   });
@@ -143,7 +145,7 @@ function runLoadgen(port, workers, rounds) {
 async function syntheticTrial(kind, exe, n, rounds) {
   const c = await startCoordinator(exe);
   try {
-    const res = runLoadgen(c.port, n, rounds);
+    const res = runLoadgen(c.port, n, rounds, c.proc.pid);
     const mem = memOf(c.proc.pid);
     return {
       coordinator: kind,
@@ -152,6 +154,9 @@ async function syntheticTrial(kind, exe, n, rounds) {
       joinPerSecond: res.join.perSecond,
       roundMs: res.roundMs,
       roundsMs: res.roundsMs,
+      // CPU time per round: what a round costs regardless of how busy the machine is.
+      coordinatorCpuMs: res.coordinatorCpuMs,
+      loadgenCpuMs: res.loadgenCpuMs,
       ...mem,
     };
   } finally {
@@ -264,13 +269,14 @@ async function main() {
 
   // A Markdown summary for benchmarks/README.md.
   const lines = [
-    '| N | coordinator | connect/s | join/s | round ms (median) | min–max | peak RSS MiB |',
-    '|---:|---|---:|---:|---:|---|---:|',
+    '| N | coordinator | connect/s | join/s | round ms (median) | min–max | coordinator CPU ms/round | load generator CPU ms/round | peak RSS MiB |',
+    '|---:|---|---:|---:|---:|---|---:|---:|---:|',
   ];
   for (const r of result.synthetic) {
     lines.push(
       `| ${r.workers} | ${r.coordinator} | ${fmt(r.connectPerSecond, 0)} | ${fmt(r.joinPerSecond, 0)} | ${fmt(r.roundMs.median)} | ` +
-        `${fmt(r.roundMs.min)}–${fmt(r.roundMs.max)} | ${fmt(r.hwmMiB)} |`,
+        `${fmt(r.roundMs.min)}–${fmt(r.roundMs.max)} | ${fmt(r.coordinatorCpuMs?.median ?? NaN, 0)} | ` +
+        `${fmt(r.loadgenCpuMs?.median ?? NaN, 0)} | ${fmt(r.hwmMiB)} |`,
     );
   }
   if (result.ratios.length) {
@@ -285,6 +291,7 @@ async function main() {
     if (result.realSpeedup) lines.push(`| DMTCP ÷ ckpt | ${result.realSpeedup}× | |`);
   }
   result.markdown = lines.join('\n');
+  result.machine.loadAverageAtEnd = os.loadavg().map((x) => +x.toFixed(2));
   if (o.json) writeFileSync(o.json, `${JSON.stringify(result, null, 2)}\n`);
   console.log(result.markdown);
 }

@@ -72,6 +72,7 @@ struct Config {
   int barriers = 10;  // total per checkpoint, including DMT:SUSPEND, DMT:CHECKPOINT and DMT:WriteCkpt
   bool blocking = false;
   double timeout = 120;  // seconds per phase
+  int coordinator_pid = 0;  // when given, its CPU time per round is reported too
 };
 
 const char kUsage[] =
@@ -85,6 +86,7 @@ const char kUsage[] =
     "  --barriers B     global barriers per checkpoint, 3..64 (default 10)\n"
     "  --blocking       start checkpoints with DMT_BLOCKING_CKPT instead of DMT_CHECKPOINT\n"
     "  --timeout S      give up when a phase takes longer than S seconds (default 120)\n"
+    "  --coordinator-pid PID  also report the CPU time that process spent in each round\n"
     "\n"
     "Example:\n"
     "  ckpt_loadgen --port 7779 --workers 900 --rounds 5\n";
@@ -122,6 +124,8 @@ Config parse_args(int argc, char** argv) {
       c.barriers = static_cast<int>(parse_long(value("--barriers"), "--barriers", 3, kMaxBarriers));
     } else if (a == "--blocking") {
       c.blocking = true;
+    } else if (a == "--coordinator-pid") {
+      c.coordinator_pid = static_cast<int>(parse_long(value("--coordinator-pid"), "--coordinator-pid", 1, 1L << 22));
     } else if (a == "--timeout") {
       c.timeout = static_cast<double>(parse_long(value("--timeout"), "--timeout", 1, 86400));
     } else {
@@ -515,6 +519,31 @@ class LoadGen {
   std::vector<Worker> workers_;
 };
 
+// CPU time (user + system) of a process in milliseconds, from /proc/PID/stat;
+// -1 when it cannot be read.
+double process_cpu_ms(int pid) {
+  std::string path = "/proc/" + std::to_string(pid) + "/stat";
+  FILE* f = std::fopen(path.c_str(), "r");
+  if (!f) return -1;
+  char buf[1024];
+  size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+  std::fclose(f);
+  buf[n] = '\0';
+  // Fields after the command name, which is in parentheses and may hold spaces.
+  const char* p = std::strrchr(buf, ')');
+  if (!p) return -1;
+  unsigned long long utime = 0, stime = 0;
+  if (std::sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) != 2) return -1;
+  return static_cast<double>(utime + stime) * 1000.0 / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+double self_cpu_ms() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  auto ms = [](const timeval& t) { return static_cast<double>(t.tv_sec) * 1000.0 + static_cast<double>(t.tv_usec) / 1000.0; };
+  return ms(ru.ru_utime) + ms(ru.ru_stime);
+}
+
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   size_t n = v.size();
@@ -530,9 +559,17 @@ int main(int argc, char** argv) {
   double connect_s = 0, join_s = 0;
   g.connect_and_join(connect_s, join_s);
   std::vector<double> rounds_ms, complete_ms;
+  std::vector<double> coord_cpu_ms, self_cpu;
   for (int r = 0; r < cfg.rounds; r++) {
     g.wait_running();
+    double c0 = cfg.coordinator_pid ? process_cpu_ms(cfg.coordinator_pid) : -1;
+    double s0 = self_cpu_ms();
     auto round = g.checkpoint_round();
+    self_cpu.push_back(self_cpu_ms() - s0);
+    if (c0 >= 0) {
+      double c1 = process_cpu_ms(cfg.coordinator_pid);
+      if (c1 >= 0) coord_cpu_ms.push_back(c1 - c0);
+    }
     rounds_ms.push_back(round.seconds * 1000);
     if (round.complete_seconds >= 0) complete_ms.push_back(round.complete_seconds * 1000);
   }
@@ -559,6 +596,10 @@ int main(int argc, char** argv) {
   std::printf("\"join\":{\"seconds\":%.6f,\"perSecond\":%.1f},", join_s, join_s > 0 ? n / join_s : 0.0);
   std::printf("\"roundMs\":%s,\"roundsMs\":%s", stats(rounds_ms).c_str(), list(rounds_ms).c_str());
   if (!complete_ms.empty()) std::printf(",\"completeMs\":%s,\"completesMs\":%s", stats(complete_ms).c_str(), list(complete_ms).c_str());
+  // CPU time per round (clock-tick resolution for the coordinator): shows
+  // what a round costs independently of how busy the machine is.
+  std::printf(",\"loadgenCpuMs\":%s", stats(self_cpu).c_str());
+  if (!coord_cpu_ms.empty()) std::printf(",\"coordinatorCpuMs\":%s", stats(coord_cpu_ms).c_str());
   std::printf("}\n");
   return 0;
 }
