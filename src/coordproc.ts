@@ -56,8 +56,8 @@ export interface StartCoordinatorOptions {
   port?: number;
   /** Interval checkpoints, seconds (0 = off). */
   interval?: number;
-  /** Bind address (our coordinator only); 127.0.0.1 unless told otherwise. */
-  bind?: string | null;
+  /** DMTCP's bin directory, for the restart scripts the coordinator writes (DMTCP engine). */
+  dmtcpBinDir?: string | null;
 }
 
 /** Starts a coordinator in its own process group and waits for its port. */
@@ -76,6 +76,11 @@ export async function startCoordinator(opts: StartCoordinatorOptions): Promise<C
   const args = ['--exit-on-last', '-q', '--coord-port', String(port), '--port-file', portFile, '--ckptdir', opts.ckptdir];
   if (opts.interval) args.push('--interval', String(opts.interval));
   const exe = coordinatorExecutable();
+  // Jobs are local: ours listens on loopback only (another drop-in may not know --bind).
+  if (!process.env.CKPT_COORDINATOR) {
+    args.push('--bind', '127.0.0.1');
+    if (opts.dmtcpBinDir) args.push('--dmtcp-bin-dir', opts.dmtcpBinDir);
+  }
   const child = spawn(exe, args, { detached: true, stdio: ['ignore', log, log], cwd: opts.runDir });
   fs.closeSync(log);
   let exit: { code: number | null; signal: string | null } | null = null;

@@ -264,7 +264,13 @@ export class Jobs {
     let proc: ManagedProcess | null = null;
     try {
       step(`starting a coordinator`);
-      coord = await startCoordinator({ ckptdir, runDir, port: opts.coordPort ?? 0, interval: opts.interval ?? 0 });
+      coord = await startCoordinator({
+        ckptdir,
+        runDir,
+        port: opts.coordPort ?? 0,
+        interval: opts.interval ?? 0,
+        dmtcpBinDir: engine.name === 'dmtcp' ? path.join(engine.hostDir(), 'bin') : null,
+      });
       entry.coordinator = coord;
       await this.registry.update(entry.kind, entry.name, { coordinator: coord });
       step(`coordinator listening on ${coord.host}:${coord.port}`);
