@@ -264,7 +264,7 @@ export class Jobs {
     let proc: ManagedProcess | null = null;
     try {
       step(`starting a coordinator`);
-      coord = await startCoordinator({
+      coord = (await this.joinable(opts.coordPort)) ?? await startCoordinator({
         ckptdir,
         runDir,
         port: opts.coordPort ?? 0,
@@ -345,6 +345,22 @@ export class Jobs {
       if (coord) await stopCoordinator(coord).catch(() => {});
       await this.registry.remove(entry.kind, entry.name).catch(() => {});
       throw err;
+    }
+  }
+
+  /**
+   * `--coord-port P` names a port: when a coordinator already answers there,
+   * the job joins it (ckpt will not stop a coordinator it did not start);
+   * when something else holds it, startCoordinator explains who.
+   */
+  private async joinable(port: number | undefined): Promise<CoordinatorRef | null> {
+    if (!port || !portOwner(port)) return null;
+    const ref: CoordinatorRef = { host: '127.0.0.1', port, proc: null, portFile: null };
+    try {
+      const reply = await coordinatorCommand(ref, ['s'], { timeoutMs: 3_000 });
+      return reply.command_status === 'DMT_COORD_SUCCESS' ? ref : null;
+    } catch {
+      return null;
     }
   }
 

@@ -63,7 +63,7 @@ export const OPTIONS = {
   detach: { flags: '--detach', description: 'return at once; the job keeps running (output goes to a log)' },
   coordPort: {
     flags: '--coord-port <port>',
-    description: "coordinator port (default: a free port chosen by the kernel; never DMTCP's fixed 7779)",
+    description: "join the coordinator on this port, or start one there (default: a new one on a free port chosen by the kernel)",
     parse: intParser('--coord-port', 1, 65535),
   },
   kill: { flags: '--kill', description: 'stop the job once its images are durable (like dmtcp_command -kc)' },
