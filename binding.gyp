@@ -23,7 +23,8 @@
     "native/tools/dmtcp_command/dmtcp_command.gypi",
     "native/tools/loadgen/loadgen.gypi",
     "native/bench/bench.gypi",
-    "native/dmtcp_shim/dmtcp_shim.gypi"
+    "native/dmtcp_shim/dmtcp_shim.gypi",
+    "native/image/image.gypi"
   ],
   "targets": [
     {
@@ -32,11 +33,12 @@
         "native/addon/addon.cc",
         "native/addon/bench.cc",
         "native/addon/coordinator.cc",
+        "native/addon/images.cc",
         "native/addon/protocol.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
-      "dependencies": ["ckpt_common", "ckpt_bench", "ckpt_coordinator", "ckpt_protocol"]
+      "dependencies": ["ckpt_common", "ckpt_bench", "ckpt_coordinator", "ckpt_protocol", "ckpt_index"]
     }
   ]
 }

@@ -109,6 +109,10 @@ class ImageReader {
   // still to come (0 = done).
   size_t read(size_t i, OutBuffer& out);
 
+  // XXH3-64 of region `i`'s logical bytes (zeros included), reading and
+  // verifying its chunks in order. Compare with RegionDesc::content_xxh3.
+  uint64_t content_hash(size_t i) const;
+
   // Verifies every chunk (checksum and, for zstd chunks, full decoding to the
   // right length). `progress(done_bytes, total_bytes)` is called now and then
   // from the calling thread. Throws on the first bad chunk (lowest offset).

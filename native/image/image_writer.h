@@ -35,6 +35,8 @@
 //    RegionDesc::length bytes) and returns 0.
 //  - A region's data must be supplied in order and in full; giving more bytes
 //    than its length throws InvalidArgument, fewer makes end_region() throw.
+//    Exception: a Blob region with start == end == length == 0 is "open":
+//    its length becomes the number of bytes given before end_region().
 //  - All-zero pages (page-aligned 4 KiB runs of the region) are not stored
 //    when elide_zero_pages is set; chunks never span them.
 //  - Memory is bounded by max_in_flight chunks; write() blocks while that
@@ -83,6 +85,11 @@ class ImageWriter {
 
   // Ends the current region (equivalent to write(empty, Directive::End)).
   void end_region();
+
+  // Records the XXH3-64 of the current (or, after end_region, the last)
+  // region's logical bytes and sets kRegionHasContentHash. Used for blobs
+  // that must convert back byte for byte.
+  void set_content_hash(uint64_t xxh3);
 
   // Convenience: begin_region + write all of [data, data+len) + end_region.
   // len must equal the region's length.

@@ -61,6 +61,22 @@ unsigned recommended_threads() noexcept;        // hardware threads, at least 1
 // XXH3-64 with seed 0 (the only checksum the format uses).
 uint64_t xxh3(const void* data, size_t len) noexcept;
 
+// Streaming XXH3-64 (seed 0) over a sequence of pieces; equals xxh3() of
+// their concatenation.
+class Hasher {
+ public:
+  Hasher();
+  ~Hasher();
+  Hasher(const Hasher&) = delete;
+  Hasher& operator=(const Hasher&) = delete;
+  void update(const void* data, size_t len) noexcept;
+  void update_zeros(uint64_t len) noexcept;  // as if `len` zero bytes were given
+  uint64_t digest() const noexcept;
+
+ private:
+  void* st_;
+};
+
 // True when all `len` bytes are zero (len a multiple of 8 is fastest).
 bool all_zero(const void* data, size_t len) noexcept;
 

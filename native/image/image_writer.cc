@@ -1,0 +1,404 @@
+// ImageWriter: cuts region data into page-aligned chunks (skipping all-zero
+// pages), encodes and checksums them on worker threads and writes them in
+// order from one I/O thread, then appends the region table and trailer.
+#include "image/image_writer.h"
+
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+
+#include "common/errors.h"
+#include "image/format_codec.h"
+
+namespace ckpt::image {
+
+using namespace detail;
+using stream::AlignedBuffer;
+using stream::align_up;
+
+namespace {
+
+struct ChunkJob {
+  AlignedBuffer in;
+  AlignedBuffer out;
+  size_t len = 0;          // logical bytes in `in`
+  uint64_t region_offset = 0;
+  uint32_t region = 0;
+  ChunkDesc result;
+  const uint8_t* stored = nullptr;  // points into `out` or `in`
+};
+
+}  // namespace
+
+struct ImageWriter::Impl {
+  std::string path, tmp;
+  WriterOptions opt;
+  stream::File file;
+  bool header_done = false, finished = false, failed = false, in_region = false;
+  uint64_t header_size = 0;
+  uint64_t header_xxh3 = 0;
+  uint64_t cursor = 0;  // next file offset for chunk data (touched by the I/O side only)
+  std::vector<RegionDesc> regions;
+  std::vector<std::pair<uint32_t, ChunkDesc>> chunks;  // appended by the I/O side, in file order
+  std::vector<std::unique_ptr<stream::Encoder>> encoders;
+  std::unique_ptr<stream::OrderedPipeline<ChunkJob>> pipe;
+  std::unique_ptr<ChunkJob> cur;  // chunk being filled
+  uint64_t pos = 0;               // bytes of the current region accepted
+  uint64_t region_len = 0;
+  bool open_length = false;       // Blob region whose length is set by end_region()
+  uint64_t bytes_in = 0, zero_bytes = 0, stored_bytes = 0;
+
+  void check_usable() const {
+    if (failed) throw Error(Errc::State, tmp + ": the writer failed earlier; start a new image");
+    if (finished) throw Error(Errc::State, path + ": the image is already finished");
+  }
+
+  void work(ChunkJob& j, unsigned worker) {
+    size_t cap = align_up(stream::Encoder::bound(j.len));
+    j.out.reserve(cap);
+    int codec = 0;
+    size_t n = encoders[worker]->encode(j.in.data(), j.len, j.out.data(), cap, codec);
+    // Zero the padding up to the next page so the padded block can be written
+    // as is (O_DIRECT needs whole pages; readers never look at padding).
+    std::memset(j.out.data() + n, 0, align_up(n) - n);
+    j.stored = j.out.data();
+    j.result.region_offset = j.region_offset;
+    j.result.logical_len = static_cast<uint32_t>(j.len);
+    j.result.stored_len = static_cast<uint32_t>(n);
+    j.result.codec = static_cast<Codec>(codec);
+    j.result.xxh3 = stream::xxh3(j.stored, n);
+  }
+
+  void sink(ChunkJob& j) {
+    size_t padded = align_up(j.result.stored_len);
+    file.pwrite_all(j.stored, padded, cursor);
+    j.result.file_offset = cursor;
+    cursor += padded;
+    stored_bytes += j.result.stored_len;
+    chunks.emplace_back(j.region, j.result);
+  }
+
+  void submit_current() {
+    if (!cur || cur->len == 0) return;
+    pipe->submit(std::move(cur));
+    cur.reset();
+  }
+
+  void ensure_job() {
+    if (cur) {
+      // An empty job left over (after a zero page or a previous region) is
+      // reused rather than returned: it still counts against max_in_flight.
+      if (cur->len == 0) {
+        cur->region_offset = pos;
+        cur->region = static_cast<uint32_t>(regions.size() - 1);
+      }
+      return;
+    }
+    cur = pipe->acquire();
+    cur->in.reserve(opt.chunk_size);
+    cur->len = 0;
+    cur->region_offset = pos;
+    cur->region = static_cast<uint32_t>(regions.size() - 1);
+  }
+
+  // Flush: push out every complete page; a partial trailing page stays
+  // buffered because chunks must start on page boundaries.
+  void flush_whole_pages() {
+    if (!cur || cur->len == 0) return;
+    size_t whole = cur->len / kPageSize * kPageSize;
+    if (whole == cur->len || pos == region_len) {
+      submit_current();
+      return;
+    }
+    if (whole == 0) return;
+    size_t tail = cur->len - whole;
+    std::unique_ptr<ChunkJob> next = pipe->acquire();
+    next->in.reserve(opt.chunk_size);
+    std::memcpy(next->in.data(), cur->in.data() + whole, tail);
+    next->len = tail;
+    next->region_offset = cur->region_offset + whole;
+    next->region = cur->region;
+    cur->len = whole;
+    submit_current();
+    cur = std::move(next);
+  }
+
+  size_t pending() const { return (cur ? cur->len : 0) + pipe->in_flight() * opt.chunk_size; }
+};
+
+ImageWriter::ImageWriter(std::string final_path, const WriterOptions& options) : impl_(std::make_unique<Impl>()) {
+  Impl& m = *impl_;
+  m.opt = options;
+  if (final_path.empty()) throw Error(Errc::InvalidArgument, "image path must not be empty");
+  if (m.opt.chunk_size < kMinChunk || m.opt.chunk_size > kMaxChunk || (m.opt.chunk_size & (m.opt.chunk_size - 1)) != 0)
+    throw Error(Errc::InvalidArgument, "chunk size must be a power of two between 64 KiB and 64 MiB");
+  if (m.opt.codec == Codec::Zstd && (m.opt.zstd_level < -7 || m.opt.zstd_level > 19))
+    throw Error(Errc::InvalidArgument, "zstd level must be between -7 and 19");
+  if (m.opt.threads > 256) throw Error(Errc::InvalidArgument, "at most 256 threads");
+  m.path = std::move(final_path);
+  m.tmp = m.path + kTempSuffix;
+  m.file = stream::File::create(m.tmp, m.opt.mode, m.opt.o_direct);
+  unsigned nenc = std::max(1u, m.opt.threads);
+  for (unsigned i = 0; i < nenc; i++)
+    m.encoders.push_back(std::make_unique<stream::Encoder>(m.opt.codec == Codec::Zstd ? 1 : 0, m.opt.zstd_level));
+  size_t inflight = m.opt.max_in_flight ? m.opt.max_in_flight : 2 * size_t(m.opt.threads) + 4;
+  m.pipe = std::make_unique<stream::OrderedPipeline<ChunkJob>>(
+      m.opt.threads, inflight, [&m](ChunkJob& j, unsigned w) { m.work(j, w); }, [&m](ChunkJob& j) { m.sink(j); });
+}
+
+ImageWriter::~ImageWriter() { abort(); }
+
+void ImageWriter::abort() noexcept {
+  if (!impl_) return;
+  Impl& m = *impl_;
+  if (m.finished) return;
+  try {
+    m.pipe.reset();  // joins threads; pending writes are dropped
+  } catch (...) {
+  }
+  m.file = stream::File();
+  if (!m.tmp.empty()) ::unlink(m.tmp.c_str());
+  m.failed = true;
+  m.finished = true;
+}
+
+void ImageWriter::set_header(const ImageMeta& meta_in) {
+  Impl& m = *impl_;
+  m.check_usable();
+  if (m.header_done) throw Error(Errc::State, m.tmp + ": set_header called twice");
+  ImageMeta meta = meta_in;
+  if (meta.created_unix_ns == 0)
+    meta.created_unix_ns = static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+  try {
+    std::vector<uint8_t> h = encode_header(meta, m.opt.chunk_size);
+    AlignedBuffer buf(h.size());
+    std::memcpy(buf.data(), h.data(), h.size());
+    m.file.pwrite_all(buf.data(), h.size(), 0);
+    m.header_size = h.size();
+    m.header_xxh3 = get64(&h[kHeaderChecksumOff]);
+    m.cursor = h.size();
+    m.header_done = true;
+  } catch (const Error& e) {
+    if (e.errc() != Errc::InvalidArgument) m.failed = true;
+    throw;
+  }
+}
+
+void ImageWriter::begin_region(const RegionDesc& r_in) {
+  Impl& m = *impl_;
+  m.check_usable();
+  if (!m.header_done) throw Error(Errc::State, m.tmp + ": set_header must be called before begin_region");
+  if (m.in_region) throw Error(Errc::State, m.tmp + ": begin_region called while region " + std::to_string(m.regions.size() - 1) + " is open");
+  RegionDesc r = r_in;
+  if (r.end < r.start) throw Error(Errc::InvalidArgument, "region end is below its start");
+  m.open_length = r.kind == RegionKind::Blob && r.start == 0 && r.end == 0 && r.length == 0 && !(r.region_flags & kRegionNoData);
+  if (m.open_length) r.length = UINT64_MAX;
+  else if (r.region_flags & kRegionNoData) r.length = 0;
+  else if (r.length == 0) r.length = r.end - r.start;
+  if (r.kind != RegionKind::Blob) {
+    if (r.start % kPageSize != 0) throw Error(Errc::InvalidArgument, "memory region start must be page aligned");
+    if (r.length > r.end - r.start) throw Error(Errc::InvalidArgument, "region length exceeds its address range");
+  }
+  if (r.name.size() > kMaxStringLen) throw Error(Errc::InvalidArgument, "region name longer than 4095 bytes");
+  if (m.regions.size() >= 0xffffffffu) throw Error(Errc::InvalidArgument, "too many regions");
+  m.regions.push_back(r);
+  m.in_region = true;
+  m.pos = 0;
+  m.region_len = r.length;
+}
+
+size_t ImageWriter::write(InBuffer& in, Directive d) {
+  Impl& m = *impl_;
+  m.check_usable();
+  if (!m.in_region) throw Error(Errc::State, m.tmp + ": write called outside a region");
+  if (in.pos > in.size) throw Error(Errc::InvalidArgument, "input buffer pos is beyond its size");
+  try {
+    const auto* base = static_cast<const uint8_t*>(in.src);
+    const size_t chunk = m.opt.chunk_size;
+    while (in.pos < in.size) {
+      if (m.pos == m.region_len)
+        throw Error(Errc::InvalidArgument, m.tmp + ": more data than the length of region " +
+                                               std::to_string(m.regions.size() - 1) + " (" + std::to_string(m.region_len) + " bytes)");
+      size_t avail = in.size - in.pos;
+      const uint8_t* src = base + in.pos;
+      if (!m.opt.elide_zero_pages) {
+        m.ensure_job();
+        size_t n = std::min<uint64_t>({avail, chunk - m.cur->len, m.region_len - m.pos});
+        std::memcpy(m.cur->in.data() + m.cur->len, src, n);
+        m.cur->len += n;
+        m.pos += n;
+        in.pos += n;
+        m.bytes_in += n;
+        if (m.cur->len == chunk) m.submit_current();
+        continue;
+      }
+      size_t in_page = m.pos % kPageSize;
+      size_t page_left = static_cast<size_t>(std::min<uint64_t>(kPageSize - in_page, m.region_len - m.pos));
+      if (in_page == 0 && avail >= page_left) {
+        // Fast path: a whole page is in the caller's buffer; test it there
+        // and skip it without copying if it is all zero.
+        if (stream::all_zero(src, page_left)) {
+          m.submit_current();
+          m.pos += page_left;
+          in.pos += page_left;
+          m.bytes_in += page_left;
+          m.zero_bytes += page_left;
+          continue;
+        }
+        m.ensure_job();
+        std::memcpy(m.cur->in.data() + m.cur->len, src, page_left);
+        m.cur->len += page_left;
+        m.pos += page_left;
+        in.pos += page_left;
+        m.bytes_in += page_left;
+        if (m.cur->len == chunk) m.submit_current();
+        continue;
+      }
+      // Slow path: the page arrives in pieces; assemble it in the chunk
+      // buffer and test it once it is complete.
+      m.ensure_job();
+      size_t n = std::min(avail, page_left);
+      std::memcpy(m.cur->in.data() + m.cur->len, src, n);
+      m.cur->len += n;
+      m.pos += n;
+      in.pos += n;
+      m.bytes_in += n;
+      if (n == page_left) {
+        size_t page_bytes = in_page + n;
+        size_t page_start = m.cur->len - page_bytes;
+        if (stream::all_zero(m.cur->in.data() + page_start, page_bytes)) {
+          m.cur->len = page_start;
+          m.zero_bytes += page_bytes;
+          m.submit_current();  // an empty chunk stays; ensure_job() moves its start
+        } else if (m.cur->len == chunk) {
+          m.submit_current();
+        }
+      }
+    }
+    if (d == Directive::Continue) return m.pending();
+    if (d == Directive::End) {
+      end_region();
+      return 0;
+    }
+    m.flush_whole_pages();
+    m.pipe->drain();
+    return m.pending();
+  } catch (const Error& e) {
+    if (e.errc() != Errc::InvalidArgument) m.failed = true;
+    throw;
+  } catch (...) {
+    m.failed = true;
+    throw;
+  }
+}
+
+void ImageWriter::end_region() {
+  Impl& m = *impl_;
+  m.check_usable();
+  if (!m.in_region) throw Error(Errc::State, m.tmp + ": end_region called without an open region");
+  if (m.open_length) {
+    m.regions.back().length = m.pos;
+    m.region_len = m.pos;
+    m.open_length = false;
+  }
+  if (m.pos != m.region_len)
+    throw Error(Errc::InvalidArgument, m.tmp + ": region " + std::to_string(m.regions.size() - 1) + " got " +
+                                           std::to_string(m.pos) + " of its " + std::to_string(m.region_len) + " bytes");
+  try {
+    m.submit_current();
+  } catch (...) {
+    m.failed = true;
+    throw;
+  }
+  m.in_region = false;
+}
+
+void ImageWriter::set_content_hash(uint64_t h) {
+  Impl& m = *impl_;
+  m.check_usable();
+  if (m.regions.empty()) throw Error(Errc::State, m.tmp + ": set_content_hash called before any region");
+  m.regions.back().content_xxh3 = h;
+  m.regions.back().region_flags |= kRegionHasContentHash;
+}
+
+void ImageWriter::add_region(const RegionDesc& region, const void* data, size_t len) {
+  begin_region(region);
+  InBuffer in{data, len, 0};
+  write(in, Directive::Continue);
+  end_region();
+}
+
+WriteSummary ImageWriter::finish() {
+  Impl& m = *impl_;
+  m.check_usable();
+  if (!m.header_done) throw Error(Errc::State, m.tmp + ": finish called before set_header");
+  if (m.in_region) throw Error(Errc::State, m.tmp + ": finish called while a region is open");
+  try {
+    m.pipe->drain();
+    Table t;
+    t.regions.resize(m.regions.size());
+    for (size_t i = 0; i < m.regions.size(); i++) t.regions[i].desc = m.regions[i];
+    t.chunks.reserve(m.chunks.size());
+    for (size_t k = 0; k < m.chunks.size(); k++) {
+      auto& [ri, c] = m.chunks[k];
+      RegionInfo& r = t.regions[ri];
+      if (r.chunk_count == 0) r.first_chunk = k;
+      r.chunk_count++;
+      t.chunks.push_back(c);
+    }
+    // Regions without chunks still need a consistent first_chunk.
+    uint64_t next = 0;
+    for (RegionInfo& r : t.regions) {
+      if (r.chunk_count == 0) r.first_chunk = next;
+      next = r.first_chunk + r.chunk_count;
+    }
+    std::vector<uint8_t> table = encode_table(t);
+    uint64_t table_off = m.cursor;
+    uint64_t end = align_up(table_off + table.size() + kTrailerSize);
+    uint64_t logical = 0;
+    for (const RegionDesc& r : m.regions) logical += r.length;
+    Trailer tr;
+    tr.table_offset = table_off;
+    tr.table_size = table.size();
+    tr.table_xxh3 = stream::xxh3(table.data(), table.size());
+    tr.header_xxh3 = m.header_xxh3;
+    tr.logical_bytes = logical;
+    tr.file_size = end;
+    AlignedBuffer tail(end - table_off);
+    std::memset(tail.data(), 0, end - table_off);
+    std::memcpy(tail.data(), table.data(), table.size());
+    encode_trailer(tr, tail.data() + (end - table_off - kTrailerSize));
+    m.file.pwrite_all(tail.data(), end - table_off, table_off);
+    if (m.opt.sync) m.file.sync();
+    m.file.close();
+    stream::rename_durable(m.tmp, m.path, m.opt.sync);
+    m.finished = true;
+    m.pipe.reset();
+    WriteSummary s;
+    s.path = m.path;
+    s.file_size = end;
+    uint8_t tb[kTrailerSize];
+    encode_trailer(tr, tb);
+    s.root_xxh3 = get64(tb + 56);
+    s.logical_bytes = logical;
+    s.stored_bytes = m.stored_bytes;
+    s.zero_bytes = m.zero_bytes;
+    s.regions = m.regions.size();
+    s.chunks = m.chunks.size();
+    return s;
+  } catch (...) {
+    m.failed = true;
+    throw;
+  }
+}
+
+uint64_t ImageWriter::bytes_in() const noexcept { return impl_->bytes_in; }
+const std::string& ImageWriter::path() const noexcept { return impl_->path; }
+const std::string& ImageWriter::temp_path() const noexcept { return impl_->tmp; }
+size_t ImageWriter::recommended_input_size(const WriterOptions& options) noexcept { return options.chunk_size; }
+
+}  // namespace ckpt::image
