@@ -7,6 +7,13 @@
       "target_name": "ckpt_bench",
       "type": "static_library",
       "sources": ["storage.cc"]
+    },
+    {
+      # The synthetic program `ckpt bench checkpoint` checkpoints and restarts.
+      "target_name": "ckpt-bench-workload",
+      "type": "executable",
+      "sources": ["workload.cc"],
+      "link_settings": {"libraries": ["-lpthread"]}
     }
   ]
 }

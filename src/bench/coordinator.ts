@@ -100,7 +100,7 @@ export function findOriginalCoordinator(prefix: string | null): { exe: string | 
   return { exe: null, prefix: p, reason: `no original dmtcp_coordinator executable in ${bin}` };
 }
 
-interface Running {
+export interface Running {
   port: number;
   pid: number;
   /** Peak resident set size so far (VmHWM), bytes. */
@@ -129,7 +129,7 @@ function waitExit(child: ChildProcess, ms: number): Promise<boolean> {
 }
 
 /** Starts a coordinator on a kernel-chosen loopback port; resolves once it listens. */
-async function startCoordinator(exe: string, dir: string): Promise<Running> {
+export async function startCoordinator(exe: string, dir: string): Promise<Running> {
   const portFile = path.join(dir, 'port');
   fs.rmSync(portFile, { force: true });
   const env: NodeJS.ProcessEnv = { ...process.env, DMTCP_TMPDIR: dir };

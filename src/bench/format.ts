@@ -97,29 +97,39 @@ export function formatDocument(doc: BenchDocument): string {
 
   const k = doc.checkpoint;
   if (k && k.available) {
-    out.push(`Checkpoint: synthetic program, images in ${k.dir}`);
+    out.push(`Checkpoint: synthetic program, images in ${k.dir}; storage reference write ${k.storage ? formatMiBps(k.storage.write.median) : '?'}, read ${k.storage ? formatMiBps(k.storage.read.median) : '?'}`);
+    const notes: string[] = [];
+    const note = (why: string | null) => {
+      if (!why) return '';
+      let i = notes.indexOf(why);
+      if (i < 0) i = notes.push(why) - 1;
+      return ` [${i + 1}]`;
+    };
     const rows: string[][] = [];
+    const pct = (v: number | null) => (v === null ? '?' : `${(v * 100).toFixed(0)}%`);
     for (const r of k.rows) {
       const size = formatBytes(r.rssBytes);
       const side = (name: string, sd: typeof r.builtin, why: string | null) => {
-        if (!sd) return rows.push([size, name, `— ${why ?? ''}`, '', '', '', '']);
+        if (!sd) return rows.push([size, name, `—${note(why)}`, '', '', '', '']);
         return rows.push([
           size,
           name,
-          secs(sd.checkpoint.median),
+          `${secs(sd.checkpoint.median)}${sd.checkpoint.noisy ? ' (noisy)' : ''}`,
           secs(sd.downtime.median),
           sd.restart ? secs(sd.restart.median) : '—',
           formatBytes(sd.imageBytes),
-          sd.writeShare === null ? '' : `${(sd.writeShare * 100).toFixed(0)}% / ${sd.readShare === null ? '?' : `${(sd.readShare * 100).toFixed(0)}%`}`,
+          `${pct(sd.writeShare)} / ${pct(sd.readShare)}`,
         ]);
       };
       side('built-in', r.builtin, r.builtinReason);
-      if (r.dmtcpGzip || r.dmtcpNoGzip) {
-        side('DMTCP gzip', r.dmtcpGzip, r.dmtcpReason);
-        side('DMTCP --no-gzip', r.dmtcpNoGzip, r.dmtcpReason);
-      } else rows.push([size, 'DMTCP', `— ${r.dmtcpReason ?? ''}`, '', '', '', '']);
+      side('built-in zstd', r.builtinZstd, r.builtinReason);
+      side('DMTCP gzip', r.dmtcpGzip, r.dmtcpReason);
+      side('DMTCP --no-gzip', r.dmtcpNoGzip, r.dmtcpReason);
     }
     out.push(table(['RSS', 'engine', 'checkpoint', 'downtime', 'restart', 'image', 'of storage w / r'], rows).trimEnd().replace(/^/gm, '  '));
+    notes.forEach((n, i) => out.push(`  [${i + 1}] ${n}`));
+    out.push(k.runtimeOverhead ? `  runtime overhead on a CPU-bound loop: ${(k.runtimeOverhead.median * 100).toFixed(2)}% (min ${(k.runtimeOverhead.min * 100).toFixed(2)}%, max ${(k.runtimeOverhead.max * 100).toFixed(2)}%)` : `  runtime overhead: not measured (${k.runtimeOverheadReason ?? '?'})`);
+    out.push('');
   } else if (k) out.push(`Checkpoint: not measured: ${k.reason}\n`);
 
   out.push('Results:');

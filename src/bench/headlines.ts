@@ -91,8 +91,10 @@ function checkpointHeadlines(c: CheckpointResult): Headline[] {
     );
     if (b.restart)
       out.push(h(`checkpoint.${r.rssBytes}.readShare`, `${size} restart read at ${b.readShare === null ? '?' : formatPercent(b.readShare)} of storage read bandwidth (${formatSeconds(b.restart.median)})`, b.readShare, big ? '>= 83% (<= 1.2x raw read time)' : null, big ? b.readShare !== null && b.readShare >= 1 / 1.2 : null));
+    if (r.dmtcpGzip && r.builtinZstd)
+      out.push(h(`checkpoint.${r.rssBytes}.vsDmtcpGzip`, `${size} compressed checkpoint (zstd) ${(r.dmtcpGzip.checkpoint.median / r.builtinZstd.checkpoint.median).toFixed(1)}x faster than DMTCP with gzip`, r.dmtcpGzip.checkpoint.median / r.builtinZstd.checkpoint.median, null, null));
     if (r.dmtcpNoGzip)
-      out.push(h(`checkpoint.${r.rssBytes}.vsDmtcpNoGzip`, `${size} checkpoint ${(r.dmtcpNoGzip.checkpoint.median / b.checkpoint.median).toFixed(1)}x faster than DMTCP --no-gzip`, r.dmtcpNoGzip.checkpoint.median / b.checkpoint.median, '>= 2x', r.dmtcpNoGzip.checkpoint.median / b.checkpoint.median >= 2));
+      out.push(h(`checkpoint.${r.rssBytes}.vsDmtcpNoGzip`, `${size} uncompressed checkpoint ${(r.dmtcpNoGzip.checkpoint.median / b.checkpoint.median).toFixed(1)}x faster than DMTCP --no-gzip`, r.dmtcpNoGzip.checkpoint.median / b.checkpoint.median, '>= 2x', r.dmtcpNoGzip.checkpoint.median / b.checkpoint.median >= 2));
   }
   if (c.runtimeOverhead)
     out.push(h('checkpoint.runtimeOverhead', `runtime overhead on a CPU-bound loop ${(c.runtimeOverhead.median * 100).toFixed(2)}%`, c.runtimeOverhead.median, '< 1%', c.runtimeOverhead.median < 0.01));

@@ -88,7 +88,12 @@ function bandwidthPlots(doc: BenchDocument): string[] {
         return sd ? [{ x: r.rssBytes, y: sd.writeBandwidth, label: `${name}, ${sizeFmt(r.rssBytes)}: ${mibFmt(sd.writeBandwidth)} (${formatSeconds(sd.checkpoint.median)})` }] : [];
       }),
     });
-    const series = [side('ckpt built-in', (r) => r.builtin), side('DMTCP gzip', (r) => r.dmtcpGzip), side('DMTCP --no-gzip', (r) => r.dmtcpNoGzip)].filter((x) => x.points.length);
+    const series = [
+      side('ckpt built-in', (r) => r.builtin),
+      side('ckpt built-in, zstd', (r) => r.builtinZstd),
+      side('DMTCP gzip', (r) => r.dmtcpGzip),
+      side('DMTCP --no-gzip', (r) => r.dmtcpNoGzip),
+    ].filter((x) => x.points.length);
     const n = series.reduce((a, x) => a + x.points.length, 0);
     out.push(
       figure(
@@ -149,8 +154,9 @@ function versusPlot(doc: BenchDocument): string {
     for (const r of k.rows) {
       if (!r.builtin) continue;
       const bars: BarGroup['bars'] = [];
-      if (r.dmtcpGzip) bars.push({ series: 'vs DMTCP gzip', value: r.dmtcpGzip.checkpoint.median / r.builtin.checkpoint.median });
-      if (r.dmtcpNoGzip) bars.push({ series: 'vs DMTCP --no-gzip', value: r.dmtcpNoGzip.checkpoint.median / r.builtin.checkpoint.median });
+      // Like for like: compressed vs compressed, uncompressed vs uncompressed.
+      if (r.dmtcpGzip && r.builtinZstd) bars.push({ series: 'zstd vs DMTCP gzip', value: r.dmtcpGzip.checkpoint.median / r.builtinZstd.checkpoint.median });
+      if (r.dmtcpNoGzip) bars.push({ series: 'raw vs DMTCP --no-gzip', value: r.dmtcpNoGzip.checkpoint.median / r.builtin.checkpoint.median });
       if (bars.length) groups.push({ label: `ckpt ${sizeFmt(r.rssBytes)}`, bars });
     }
   const st = doc.stream;
@@ -222,6 +228,7 @@ function checkpointSection(doc: BenchDocument): string {
         ? `<tr><td>${sizeFmt(r.rssBytes)}</td><td>${esc(name)}</td>${statCells(sd.checkpoint, formatSeconds)}<td class="num">${formatSeconds(sd.downtime.median)}</td><td class="num">${sd.restart ? formatSeconds(sd.restart.median) : '—'}</td><td class="num">${sizeFmt(sd.imageBytes)}</td><td class="num">${sd.writeShare === null ? '' : `${(sd.writeShare * 100).toFixed(0)}%`}</td><td class="num">${sd.readShare === null ? '' : `${(sd.readShare * 100).toFixed(0)}%`}</td></tr>`
         : `<tr><td>${sizeFmt(r.rssBytes)}</td><td>${esc(name)}</td><td class="unavailable" colspan="8">${esc(why ?? 'not measured')}</td></tr>`;
     rows.push(line('ckpt built-in', r.builtin, r.builtinReason));
+    rows.push(line('ckpt built-in, zstd', r.builtinZstd, r.builtinReason));
     rows.push(line('DMTCP gzip', r.dmtcpGzip, r.dmtcpReason));
     rows.push(line('DMTCP --no-gzip', r.dmtcpNoGzip, r.dmtcpReason));
   }

@@ -119,8 +119,11 @@ export interface CheckpointSide {
 export interface CheckpointRow {
   /** Resident bytes of the synthetic program. */
   rssBytes: number;
+  /** Built-in engine, uncompressed images (CKPT_COMPRESS=none). */
   builtin: CheckpointSide | null;
   builtinReason: string | null;
+  /** Built-in engine, its default zstd -1 images (null when not measured; see builtinReason). */
+  builtinZstd: CheckpointSide | null;
   dmtcpGzip: CheckpointSide | null;
   dmtcpNoGzip: CheckpointSide | null;
   dmtcpReason: string | null;

@@ -40,6 +40,7 @@ interface AllOpts extends CommonOpts {
   workers?: string;
   dmtcpPrefix?: string;
   rss?: string;
+  spinIterations?: string;
 }
 
 function addCommon(cmd: Command, withQuick = true): Command {
@@ -94,6 +95,7 @@ async function run(sections: Array<'storage' | 'stream' | 'coordinator' | 'check
   if (o.dmtcpPrefix !== undefined) coordinator.dmtcpPrefix = o.dmtcpPrefix;
   const checkpoint: Record<string, unknown> = {};
   if (o.rss !== undefined) checkpoint.rssBytes = parseSizeList(o.rss, '--rss');
+  if (o.spinIterations !== undefined) checkpoint.spinIterations = parseIntOption(o.spinIterations, '--spin-iterations', 0, 1e12);
   if (o.dmtcpPrefix !== undefined) checkpoint.dmtcpPrefix = o.dmtcpPrefix;
 
   const progress = process.stderr.isTTY ? ttyProgress(process.stderr) : silentProgress;
@@ -185,6 +187,7 @@ ${COMMON_HELP}`,
   addStorageOpts(addCommon(bench.command('checkpoint').argument('[dir]', 'directory for the images (default: system temp dir)')))
     .option('--rss <sizes>', 'resident sizes of the synthetic program (default 64M,512M,2G; --quick 64M,512M)')
     .option('--dmtcp-prefix <dir>', 'also checkpoint with DMTCP (gzip and --no-gzip) from this installation (default $DMTCP_PREFIX)')
+    .option('--spin-iterations <n>', 'length of the CPU-bound loop of the runtime-overhead figure (0 skips it)')
     .summary('end-to-end checkpoint/restart time, downtime, image size, share of storage bandwidth')
     .description(
       'Checkpoints and restarts a synthetic program of each resident size with the built-in engine (and\n' +
@@ -199,6 +202,7 @@ ${COMMON_HELP}`,
     .option('--zstd-levels <list>', 'zstd levels of the stream benchmark')
     .option('--workers <list>', 'synthetic worker counts of the coordinator benchmark')
     .option('--rss <sizes>', 'resident sizes of the checkpoint benchmark')
+    .option('--spin-iterations <n>', 'length of the CPU-bound loop of the runtime-overhead figure (0 skips it)')
     .option('--dmtcp-prefix <dir>', 'DMTCP installation to compare with (default $DMTCP_PREFIX)')
     .summary('every benchmark above (--quick: under two minutes)')
     .description('Runs storage, stream, coordinator and checkpoint in one process, so every ratio is taken side by side.')

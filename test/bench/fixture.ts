@@ -114,6 +114,7 @@ export function fullDocument(): BenchDocument {
         rssBytes: r,
         builtin: ckptSide(r, r / MiB / 1200, 1300, 1900),
         builtinReason: null,
+        builtinZstd: ckptSide(r, r / MiB / 900, 1300, 1900),
         dmtcpGzip: ckptSide(r, r / MiB / 60, 1300, 1900),
         dmtcpNoGzip: ckptSide(r, r / MiB / 500, 1300, 1900),
         dmtcpReason: null,

@@ -93,8 +93,8 @@ describe.skipIf(!haveChromium)('bench report in headless chromium', () => {
     // Round trip vs workers: ours at every count, the original up to 961 workers.
     const latency = WORKERS.length + DMTCP_WORKERS.length;
     expect(r.counts['coordinator-latency']).toMatchObject({ circles: latency, paths: 2, declared: latency });
-    // Checkpoint bandwidth vs size: built-in, DMTCP gzip, DMTCP --no-gzip.
-    expect(r.counts['checkpoint-bandwidth']).toMatchObject({ circles: RSS.length * 3, declared: RSS.length * 3 });
+    // Checkpoint bandwidth vs size: built-in raw and zstd, DMTCP gzip and --no-gzip.
+    expect(r.counts['checkpoint-bandwidth']).toMatchObject({ circles: RSS.length * 4, declared: RSS.length * 4 });
     // ckpt vs DMTCP: one bar per compared coordinator row, the -bc bar, two per checkpoint size, zstd vs gzip.
     const bars = DMTCP_WORKERS.length + 1 + RSS.length * 2 + 1;
     expect(r.counts['ckpt-vs-dmtcp']).toMatchObject({ bars, declared: bars });

@@ -1,0 +1,108 @@
+// ckpt-bench-workload: the synthetic program `ckpt bench checkpoint` checkpoints.
+//
+//   ckpt-bench-workload hold RSS_BYTES LOGFILE
+//       Allocates RSS_BYTES of process-like memory (bench/testdata.h: zero,
+//       random and text-like pages), appends "ready <bytes> <monotonic ns>" to
+//       LOGFILE, then ticks every millisecond, dirtying one page per tick.
+//       Whenever two ticks are more than 5 ms apart (the process was stopped:
+//       a checkpoint, or the time between a kill and a restart) it appends
+//       "gap <ns> <monotonic ns at resume>". The harness reads the downtime of
+//       a checkpoint and the moment a restart resumed from these lines;
+//       CLOCK_MONOTONIC is shared with the harness (same boot, no time
+//       namespace), so the timestamps compare directly.
+//   ckpt-bench-workload spin ITERATIONS
+//       A CPU-bound loop; prints "spin <seconds>" (runtime overhead).
+//
+// LOGFILE is opened for each line (O_APPEND) and closed again, so no
+// descriptor is open across a checkpoint except stdio.
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cinttypes>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "bench/testdata.h"
+
+namespace {
+
+int64_t mono_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000LL + ts.tv_nsec;
+}
+
+void log_line(const char* path, const char* line) {
+  int fd = ::open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return;
+  const size_t n = std::strlen(line);
+  ssize_t w = ::write(fd, line, n);
+  (void)w;
+  ::close(fd);
+}
+
+int usage() {
+  std::fputs("usage: ckpt-bench-workload hold RSS_BYTES LOGFILE | spin ITERATIONS\n", stderr);
+  return 2;
+}
+
+int hold(uint64_t bytes, const char* log) {
+  bytes = (bytes + 4095) / 4096 * 4096;
+  void* mem = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (mem == MAP_FAILED) {
+    std::perror("mmap");
+    return 1;
+  }
+  auto* buf = static_cast<unsigned char*>(mem);
+  ckpt::bench::testdata::generate(buf, bytes);
+  // Zero pages were written too (memset), so every page is resident.
+  char line[128];
+  std::snprintf(line, sizeof line, "ready %" PRIu64 " %" PRId64 "\n", bytes, mono_ns());
+  log_line(log, line);
+  const uint64_t pages = bytes / 4096;
+  int64_t last = mono_ns();
+  for (uint64_t tick = 0;; ++tick) {
+    timespec d{0, 1000000};
+    nanosleep(&d, nullptr);
+    const int64_t now = mono_ns();
+    if (now - last > 5000000) {
+      std::snprintf(line, sizeof line, "gap %" PRId64 " %" PRId64 "\n", now - last, now);
+      log_line(log, line);
+    }
+    last = now;
+    // Dirty one byte of a non-zero page per tick, like a running program.
+    const uint64_t pg = (tick * 2654435761u) % pages;
+    if (ckpt::bench::testdata::page_kind(pg) != 0) buf[pg * 4096 + 64] ^= 1;
+  }
+}
+
+int spin(uint64_t iterations) {
+  const int64_t t0 = mono_ns();
+  uint64_t x = 88172645463325252ULL;
+  for (uint64_t i = 0; i < iterations; ++i) ckpt::bench::testdata::xorshift(x);
+  const int64_t t1 = mono_ns();
+  std::printf("spin %.6f %" PRIu64 "\n", static_cast<double>(t1 - t0) / 1e9, x & 1);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc == 4 && std::strcmp(argv[1], "hold") == 0) {
+    char* end = nullptr;
+    const unsigned long long bytes = std::strtoull(argv[2], &end, 10);
+    if (!end || *end || bytes < 4096) return usage();
+    return hold(bytes, argv[3]);
+  }
+  if (argc == 3 && std::strcmp(argv[1], "spin") == 0) {
+    char* end = nullptr;
+    const unsigned long long n = std::strtoull(argv[2], &end, 10);
+    if (!end || *end || n == 0) return usage();
+    return spin(n);
+  }
+  return usage();
+}
