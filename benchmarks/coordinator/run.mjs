@@ -165,11 +165,15 @@ async function syntheticTrial(kind, exe, n, rounds) {
 }
 
 /** One real DMTCP worker (/bin/sleep) under `exe`; times `dmtcp_command -bc`. */
-async function realTrial(kind, exe, dmtcpBin, rounds) {
+async function realTrial(kind, exe, dmtcpBin, rounds, imageBase) {
   const c = await startCoordinator(exe, { CKPT_DMTCP_BIN_DIR: dmtcpBin });
+  // Images go to `imageBase` (tmpfs when available, the same for both
+  // coordinators) so the figure shows the coordinator's share rather than the
+  // disk's; without gzip for the same reason.
+  const imageDir = mkdtempSync(path.join(imageBase, 'ckpt-bench-images-'));
   const launch = spawn(
     path.join(dmtcpBin, 'dmtcp_launch'),
-    ['-j', '-h', '127.0.0.1', '-p', String(c.port), '--no-gzip', '--ckptdir', c.dir, '/bin/sleep', '600'],
+    ['-j', '-h', '127.0.0.1', '-p', String(c.port), '--no-gzip', '--ckptdir', imageDir, '/bin/sleep', '600'],
     { stdio: 'ignore', cwd: c.dir, env: { ...process.env, DMTCP_TMPDIR: c.dir } },
   );
   try {
@@ -197,10 +201,11 @@ async function realTrial(kind, exe, dmtcpBin, rounds) {
         await sleep(5);
       }
     }
-    return { coordinator: kind, blockingCheckpointMs: stats(times), samplesMs: times.map((x) => +x.toFixed(1)) };
+    return { coordinator: kind, imageDir: imageBase, blockingCheckpointMs: stats(times), samplesMs: times.map((x) => +x.toFixed(1)) };
   } finally {
     launch.kill('SIGKILL');
     await c.stop();
+    rmSync(imageDir, { recursive: true, force: true });
   }
 }
 
@@ -243,7 +248,8 @@ async function main() {
       ['dmtcp', path.join(dmtcpBin, 'dmtcp_coordinator')],
     ]) {
       if (o.only && o.only !== (kind === 'ckpt' ? 'ours' : 'dmtcp')) continue;
-      const r = await realTrial(kind, exe, dmtcpBin, o.realRounds);
+      const imageBase = existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir();
+      const r = await realTrial(kind, exe, dmtcpBin, o.realRounds, imageBase);
       result.real.push(r);
       console.error(`${kind} one real worker: dmtcp_command -bc ${fmt(r.blockingCheckpointMs.median)} ms`);
     }
