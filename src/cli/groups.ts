@@ -11,7 +11,8 @@ import { register as registerBench } from './bench.js';
 import { register as registerCommand } from './command.js';
 import { register as registerCoordinator } from './coordinator.js';
 import { register as registerJobs } from './jobs.js';
+import { register as registerImages } from './images.js';
 
 export type RegisterFn = (program: Command) => void;
 
-export const groups: RegisterFn[] = [registerJobs, registerApptainer, registerDoctor, registerCompletion, registerDemo, registerCoordinator, registerCommand, registerBench];
+export const groups: RegisterFn[] = [registerJobs, registerApptainer, registerDoctor, registerCompletion, registerDemo, registerCoordinator, registerCommand, registerBench, registerImages];
