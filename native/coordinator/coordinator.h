@@ -81,6 +81,13 @@ struct Options {
   uint32_t handshake_timeout_ms = 10000;
   // Bytes queued for one peer that does not read; beyond it the peer is dropped.
   size_t max_queued_bytes = size_t(64) << 20;
+  // Bytes queued for all peers together; beyond it, any peer with more than
+  // 1 MiB queued is dropped when more is queued for it.
+  size_t max_total_queued_bytes = size_t(1) << 30;
+  // Largest payload of a connection's first message (hellos carry a host and
+  // a program name; a user command carries nothing). Bounds what
+  // unauthenticated connections can make us buffer.
+  uint32_t max_hello_payload = 16 * 1024;
   // Total bytes of keys and values the KVDB may hold; SETs beyond it are
   // answered INVALID_REQUEST.
   size_t max_kvdb_bytes = size_t(1) << 30;

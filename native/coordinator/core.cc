@@ -164,6 +164,7 @@ void Core::accept_all() {
       close(fd);
       continue;
     }
+    c->in.set_payload_limit(opts_.max_hello_payload);
     c->deadline_ms = now_ms() + opts_.handshake_timeout_ms;
     c->hs_prev = hs_tail_;
     if (hs_tail_) hs_tail_->hs_next = c;
@@ -269,9 +270,11 @@ void Core::update_watch(Connection& c) {
   loop_.modify(c.fd, want, &c);
 }
 
-void Core::send(Connection& c, std::string bytes) {
+void Core::send(Connection& c, std::string_view bytes) {
   if (c.dead) return;
   if (c.queued == 0) {
+    // Common case: the kernel takes the whole message at once and nothing
+    // is copied (broadcasts pass the same buffer to every worker).
     ssize_t n = ::send(c.fd, bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n == ssize_t(bytes.size())) {
       if (c.close_after_flush) kill_conn(c, "reply sent");
@@ -288,12 +291,19 @@ void Core::send(Connection& c, std::string bytes) {
     }
     c.out_off = size_t(n);
     c.queued = bytes.size() - size_t(n);
-    c.out.push_back(std::move(bytes));
+    total_queued_ += c.queued;
+    c.out.emplace_back(bytes);
     update_watch(c);
     return;
   }
   c.queued += bytes.size();
-  c.out.push_back(std::move(bytes));
+  total_queued_ += bytes.size();
+  c.out.emplace_back(bytes);
+  if (total_queued_ > opts_.max_total_queued_bytes && c.queued > (size_t(1) << 20)) {
+    // Many slow readers together: shed the ones with large backlogs.
+    kill_conn(c, "peer is not reading (" + std::to_string(c.queued) + " bytes queued; total limit reached)");
+    return;
+  }
   if (c.queued > opts_.max_queued_bytes) {
     // A peer that stops reading must not make us buffer without bound.
     kill_conn(c, "peer is not reading (" + std::to_string(c.queued) + " bytes queued)");
@@ -322,6 +332,8 @@ void Core::flush(Connection& c) {
     }
     size_t left = size_t(w);
     c.queued -= left;
+    assert(total_queued_ >= left);
+    total_queued_ -= left;
     while (left > 0) {
       size_t front = c.out.front().size() - c.out_off;
       if (left >= front) {
@@ -360,6 +372,10 @@ void Core::settle() {
     dying_.pop_back();
     handshake_unlink(*c);
     loop_.remove(c->fd);
+    assert(total_queued_ >= c->queued);
+    total_queued_ -= c->queued;  // dropped with the connection
+    c->queued = 0;
+    c->out.clear();
     if (c->kind == ConnKind::Worker) worker_left(*c);
     if (c->waiting_blocking) {
       for (auto& w : waiters_)
@@ -388,6 +404,8 @@ void Core::reject(Connection& c, MsgType type, int32_t vpid) {
 
 void Core::on_first_message(Connection& c, Message& m) {
   handshake_unlink(c);
+  // Registered peers may send up to the protocol's 1 MiB (e.g. KVDB values).
+  c.in.set_payload_limit(protocol::kMaxExtraBytes);
   switch (m.header.msg_type()) {
     case MsgType::NameServiceWorker:
       c.kind = ConnKind::NameService;

@@ -65,7 +65,7 @@ class Core final : public IoHandler {
   void accept_all();
   void read_from(Connection& c);
   void handle_message(Connection& c, Message& m);
-  void send(Connection& c, std::string bytes);
+  void send(Connection& c, std::string_view bytes);
   void flush(Connection& c);
   void update_watch(Connection& c);
   void kill_conn(Connection& c, const std::string& why);
@@ -135,6 +135,7 @@ class Core final : public IoHandler {
   Connection* hs_head_ = nullptr;
   Connection* hs_tail_ = nullptr;
   uint64_t next_conn_id_ = 1;
+  size_t total_queued_ = 0;  // sum of Connection::queued over live connections
   uint64_t next_client_number_ = 1;
 
   // Computation (spec §3.17, §4).

@@ -356,6 +356,7 @@ Framer::Status Framer::next(Message& out) {
   const uint8_t* p = reinterpret_cast<const uint8_t*>(buf_.data() + pos_);
   Header h = decode_header(p);
   Validity v = validate(h);
+  if (v == Validity::Ok && h.extraBytes > limit_) v = Validity::PayloadTooLarge;
   if (v != Validity::Ok) {
     invalid_ = true;
     error_ = v;

@@ -247,12 +247,16 @@ class Framer {
   size_t buffered() const noexcept { return buf_.size() - pos_; }
   // True when a message has been started (some bytes buffered).
   bool mid_message() const noexcept { return buffered() > 0; }
+  // Lowers the largest payload accepted (default kMaxExtraBytes); a header
+  // announcing more makes the stream Invalid (PayloadTooLarge) at once.
+  void set_payload_limit(uint32_t limit) noexcept { limit_ = limit < kMaxExtraBytes ? limit : kMaxExtraBytes; }
 
  private:
   std::string buf_;
   size_t pos_ = 0;  // start of the unconsumed bytes in buf_
   bool invalid_ = false;
   Validity error_ = Validity::Ok;
+  uint32_t limit_ = kMaxExtraBytes;
 };
 
 }  // namespace ckpt::protocol

@@ -69,6 +69,14 @@ describe('invalid first messages are closed without a reply', () => {
     });
   }
 
+  it('a first message with a payload over 16 KiB (unauthenticated buffering is bounded)', async () => {
+    const p = await Peer.connect(c.port);
+    p.sendRaw(protocol.encode({ type: MsgType.DMT_NEW_WORKER, state: 0 }, Buffer.alloc(20000, 0x41)));
+    expect(await p.recv(2000)).toBeNull();
+    expect(p.closed).toBe(true);
+    await healthy();
+  });
+
   it('a message that is not a hello', async () => {
     const p = await Peer.connect(c.port);
     p.send({ type: MsgType.DMT_BARRIER, barrier: 'x' });

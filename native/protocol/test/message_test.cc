@@ -140,3 +140,17 @@ TEST_CASE("framer handles split, batched and invalid input") {
   g.feed(a.data(), a.size());
   CHECK(g.next(m) == Framer::Status::Invalid);
 }
+
+TEST_CASE("framer payload limit") {
+  Framer f;
+  f.set_payload_limit(10);
+  std::string m = encode_message(default_header(coord_id(), MsgType::NewWorker), std::string(11, 'a'));
+  f.feed(m.data(), kHeaderSize);  // rejected before the payload arrives
+  Message out;
+  CHECK(f.next(out) == Framer::Status::Invalid);
+  CHECK(f.error() == Validity::PayloadTooLarge);
+  Framer g;
+  g.set_payload_limit(11);
+  g.feed(m.data(), m.size());
+  CHECK(g.next(out) == Framer::Status::Ready);
+}
