@@ -82,6 +82,13 @@ export class Peer {
     this.buf = this.buf.length ? Buffer.concat([this.buf, d]) : d;
     if (this.buf.length < protocol.HEADER_SIZE) return;
     const { messages, consumed, error } = protocol.frame(this.buf);
+    let off = 0;
+    for (const m of messages) {
+      // Keep the exact bytes too, for byte-level comparisons.
+      const size = protocol.HEADER_SIZE + m.payload.length;
+      (m as Message & { raw: Buffer }).raw = Buffer.from(this.buf.subarray(off, off + size));
+      off += size;
+    }
     this.buf = this.buf.subarray(consumed);
     if (error) this.frameError = error;
     for (const m of messages) {
