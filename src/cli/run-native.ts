@@ -31,7 +31,7 @@ function fdIsOpen(fd: number): boolean {
 /**
  * Runs `build/Release/<name>` with `args`. Resolves with the exit code the
  * caller should use: the child's own, or 128+signal when a signal ended it
- * (after ckpt has re-raised that signal on itself where possible).
+ * (the shell convention, so `$?` reads the same as for the executable).
  */
 export async function runNative(name: string, args: string[]): Promise<number> {
   const exe = path.join(nativeBinDir(), name);
