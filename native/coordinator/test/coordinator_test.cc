@@ -176,3 +176,39 @@ TEST_CASE("start() reports a port in use with a stable code") {
   }
   a.stop();
 }
+
+TEST_CASE("a silent or half-sent first message is closed at the handshake deadline") {
+  Options o = quiet_options();
+  o.handshake_timeout_ms = 200;
+  Coordinator c(o);
+  c.start();
+  Client silent(c.port()), partial(c.port());
+  std::string hello = encode_message(worker_header(MsgType::NewWorker, 0), make_hello_payload("vm", "p"));
+  REQUIRE(::send(partial.fd, hello.data(), 100, MSG_NOSIGNAL) == 100);
+  Message m;
+  CHECK_FALSE(silent.recv_msg(m, 3000));  // EOF well before 3 s
+  CHECK_FALSE(partial.recv_msg(m, 3000));
+  // Meanwhile and afterwards, others are served.
+  CHECK(c.command_sync(CoordCmd::Status).status == CmdStatus::Success);
+  c.stop();
+  CHECK_FALSE(c.running());
+  CHECK(c.command_sync(CoordCmd::Status).status == CmdStatus::NotRunning);
+}
+
+TEST_CASE("quit from the API kills workers, writes nothing more and ends the loop with code 0") {
+  Coordinator c(quiet_options());
+  std::atomic<int> quit_events{0};
+  c.on_event([&](const Event& e) {
+    if (e.type == EventType::Quit) quit_events++;
+  });
+  c.start();
+  Client w(c.port());
+  w.send_msg(worker_header(MsgType::NewWorker, 1), make_hello_payload("vm", "a"));
+  Message m;
+  REQUIRE(w.recv_msg(m));
+  c.command(CoordCmd::Quit, -1, nullptr);
+  REQUIRE(w.recv_msg(m));
+  CHECK(m.header.msg_type() == MsgType::KillPeer);
+  CHECK(c.wait() == 0);
+  CHECK(quit_events == 1);
+}
