@@ -180,7 +180,7 @@ describe('completion, doctor and help', () => {
         encoding: 'utf8',
         env: { ...process.env, CKPT_HOME: dir, PATH: `${path.dirname(ckptBin)}:${process.env.PATH}` },
       }).stdout.trim();
-    expect(run('ckpt ins')).toBe('instance');
+    expect(run('ckpt inst')).toBe('instance');
     expect(run('ckpt checkpoint cr')).toBe('create');
     expect(run('ckpt instance start --dmtcp-l')).toBe('--dmtcp-launch');
     expect(spawnSync(ckptBin, ['completion', 'fish'], { encoding: 'utf8' }).status).toBe(2);
