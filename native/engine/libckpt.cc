@@ -527,7 +527,15 @@ void capture_signals() {
     if (sig == SIGKILL || sig == SIGSTOP) continue;
     raw::sys4(SYS_rt_sigaction, sig, 0, (long)&g_sigact[sig], 8);
   }
-  for (int w = 0; w < 3; w++) getitimer(w, &g_itimers[w]);
+  for (int w = 0; w < 3; w++) {
+    getitimer(w, &g_itimers[w]);
+    // A periodic ITIMER_REAL whose SIGALRM is still pending (every thread is
+    // parked with signals blocked) reads as disarmed: the kernel re-arms it
+    // only when the signal is dequeued. Restore it armed.
+    struct itimerval& t = g_itimers[w];
+    if (!t.it_value.tv_sec && !t.it_value.tv_usec && (t.it_interval.tv_sec || t.it_interval.tv_usec))
+      t.it_value = t.it_interval;
+  }
   for (int r = 0; r < RLIM_NLIMITS; r++) getrlimit((__rlimit_resource)r, &g_rlimits[r]);
 }
 

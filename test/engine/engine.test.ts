@@ -7,7 +7,7 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
 import net from 'node:net';
 
@@ -49,12 +49,18 @@ describe.skipIf(why !== null)('built-in engine: three checkpoint/restart cycles'
   let work: string;
   let coord: Coordinator;
 
-  beforeAll(async () => {
+  beforeAll(() => {
     work = mkWork('ckpt-engine-');
+  });
+  // A fresh coordinator per test: a failing test cannot disturb the next.
+  beforeEach(async () => {
     coord = await Coordinator.start(work);
   });
-  afterAll(() => {
+  afterEach(async () => {
+    for (const j of [...liveJobs]) await j.kill9();
     coord?.stop();
+  });
+  afterAll(() => {
     if (work) fs.rmSync(work, { recursive: true, force: true });
   });
 

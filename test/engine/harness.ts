@@ -111,6 +111,9 @@ function jobEnv(o: JobOptions): NodeJS.ProcessEnv {
   };
 }
 
+/** Every job started by this process, so a failed test cannot leave one running. */
+export const liveJobs = new Set<Job>();
+
 export class Job {
   proc: ChildProcess;
   exited: Promise<number>;
@@ -119,7 +122,13 @@ export class Job {
   private constructor(proc: ChildProcess, errLog: string) {
     this.proc = proc;
     this.errLog = errLog;
-    this.exited = new Promise((res) => proc.on('exit', (code, sig) => res(code ?? (sig ? 128 : -1))));
+    this.exited = new Promise((res) =>
+      proc.on('exit', (code, sig) => {
+        liveJobs.delete(this);
+        res(code ?? (sig ? 128 : -1));
+      }),
+    );
+    liveJobs.add(this);
   }
 
   static launch(o: JobOptions, argv: string[], cwd?: string): Job {
