@@ -359,8 +359,14 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       this.#state = 'new';
       throw err;
     }
-    const mod = native<NativeCoordinatorModule>();
-    const handle = new mod.coordinator.Coordinator(nopts, (d) => this.#deliver(d));
+    let handle: NativeCoordinator;
+    try {
+      const mod = native<NativeCoordinatorModule>();
+      handle = new mod.coordinator.Coordinator(nopts, (d) => this.#deliver(d));
+    } catch (err) {
+      this.#state = 'new';
+      throw fromNative(err, 'could not create the coordinator');
+    }
     this[kNative] = handle;
     if (!this.#ref) handle.unref();
     try {
@@ -406,7 +412,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
   }
 
   /** Changes the checkpoint interval (seconds; 0 disables interval checkpoints). */
-  async setInterval(seconds: number): Promise<void> {
+  async setCheckpointInterval(seconds: number): Promise<void> {
     checkInt('interval', seconds, 0, 0x7fff_ffff);
     await this.#command(Cmd.UpdateInterval, seconds);
   }

@@ -82,7 +82,9 @@ describe('Coordinator lifecycle', () => {
     // Still startable after rejected options.
     await c.start({ port: 0, bind: '127.0.0.1', allow: ['127.0.0.0/8'], ckptdir: dir });
     await expect(c.checkpoint({ blocking: 'yes' as unknown as boolean })).rejects.toBeInstanceOf(TypeError);
-    await expect(c.setInterval(-1)).rejects.toBeInstanceOf(RangeError);
+    await expect(c.setCheckpointInterval(-1)).rejects.toBeInstanceOf(RangeError);
+    await c.setCheckpointInterval(30);
+    expect(c.status().interval).toBe(30);
     await c.stop();
   });
 
