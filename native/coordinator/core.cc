@@ -893,7 +893,9 @@ void Core::on_user_command(Connection& c, const Message& m) {
     send(conn, protocol::encode_message(h, payload));
   };
   if (cmd == CoordCmd::BlockingCheckpoint) c.waiting_blocking = true;
-  command(cmd, m.header.theCheckpointInterval, reply_on_socket);
+  // QUIT gets no reply on the wire (dmtcp_command does not read one).
+  command(cmd, m.header.theCheckpointInterval,
+          cmd == CoordCmd::Quit ? std::function<void(const CommandReply&)>() : reply_on_socket);
   if (cmd == CoordCmd::Quit) {
     // No reply to QUIT (the client does not read one).
     kill_conn(c, "done");
