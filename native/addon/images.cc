@@ -134,6 +134,13 @@ std::function<void(uint64_t, uint64_t)> progress_fn(double* slot) {
   };
 }
 
+// A file named *.ckpt whose magic is damaged is still reported as a damaged
+// ckpt image (not as "not a DMTCP image").
+bool looks_like_ckpt(const std::string& path, const uint8_t* head) {
+  bool named = path.size() > 5 && path.compare(path.size() - 5, 5, ".ckpt") == 0;
+  return named && dmtcp::sniff(head, 32) == dmtcp::Encoding::NotDmtcp;
+}
+
 Napi::Value num(Napi::Env env, double v) { return Napi::Number::New(env, v); }
 Napi::Value str_or_null(Napi::Env env, const std::string& s) { return s.empty() ? env.Null() : Napi::String::New(env, s); }
 
@@ -316,7 +323,7 @@ Napi::Value Inspect(const Napi::CallbackInfo& info) {
             stream::File f = stream::File::open_read(path);
             f.pread_some(head, sizeof head, 0);
           }
-          if (has_image_magic(head, sizeof head)) {
+          if (has_image_magic(head, sizeof head) || looks_like_ckpt(path, head)) {
             ImageReader rd(path);
             r->format = "ckpt";
             r->meta = rd.meta();
@@ -437,7 +444,7 @@ Napi::Value VerifyImage(const Napi::CallbackInfo& info) {
             stream::File f = stream::File::open_read(path);
             f.pread_some(head, sizeof head, 0);
           }
-          if (has_image_magic(head, sizeof head)) {
+          if (has_image_magic(head, sizeof head) || looks_like_ckpt(path, head)) {
             ImageReader r(path, ReaderOptions{.threads = threads});
             r.verify(prog);
             out->format = "ckpt";
