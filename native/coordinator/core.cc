@@ -1212,6 +1212,7 @@ int Core::after_batch() {
     stale_deadline_ = 0;
   } else if (stale_deadline_ == 0 && uint64_t(opts_.stale_timeout) < kNeverSeconds) {
     stale_deadline_ = now + uint64_t(opts_.stale_timeout) * 1000;
+    log_.note("No active clients; starting stale timeout: timeout=" + std::to_string(opts_.stale_timeout));
   }
   if (stale_deadline_ && now >= stale_deadline_ && !finished_) {
     log_.error("no workers for " + std::to_string(opts_.stale_timeout) + " seconds (--stale-timeout); exiting");
