@@ -88,6 +88,15 @@ const char kUsage[] =
     "  --timeout S      give up when a phase takes longer than S seconds (default 120)\n"
     "  --coordinator-pid PID  also report the CPU time that process spent in each round\n"
     "\n"
+    "Output (one JSON object on stdout; times in ms unless named seconds):\n"
+    "  workers, barriersPerRound, blocking,\n"
+    "  connect {seconds, perSecond}   all TCP connections established, from the first connect()\n"
+    "  join {seconds, perSecond}      every worker has its DMT_ACCEPT, from the first connect()\n"
+    "  roundMs {median, min, max}, roundsMs [...]   command sent -> every worker resumed\n"
+    "  completeMs, completesMs        (--blocking) command sent -> the blocking reply\n"
+    "  loadgenCpuMs, coordinatorCpuMs {median, min, max}   CPU time per round\n"
+    "Exit codes: 0 measured; 1 usage error, timeout or protocol surprise (with a message).\n"
+    "\n"
     "Example:\n"
     "  ckpt_loadgen --port 7779 --workers 900 --rounds 5\n";
 
