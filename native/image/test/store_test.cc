@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "common/errors.h"
+#include "image/format_codec.h"
 #include "image/image_writer.h"
 #include "image/indexer.h"
 #include "image/store.h"
@@ -141,4 +142,46 @@ TEST_CASE("generation names and computation ids are validated") {
   CHECK_THROWS_AS(generation_dir("/r", "a/b", 1), Error);
   CHECK_THROWS_AS(generation_dir("/r", "..", 1), Error);
   CHECK(generation_dir("/r/", "c", 5) == "/r/c/gen-5");
+}
+
+TEST_CASE("the examples in docs/image-format.md are what the code does") {
+  std::ifstream f(std::string(CKPT_DOCS_DIR) + "/image-format.md");
+  REQUIRE(f);
+  std::string doc((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  // The MANIFEST example parses (its checksum line is right) and re-encodes
+  // to the same bytes.
+  size_t at = doc.find("Example (the test suite checks it):");
+  REQUIRE(at != std::string::npos);
+  size_t open = doc.find("```\n", at);
+  size_t close = doc.find("```", open + 4);
+  std::string example = doc.substr(open + 4, close - open - 4);
+  Manifest m = parse_manifest(example, "docs example");
+  CHECK(m.computation == "job");
+  CHECK(m.entries.size() == 1);
+  CHECK(encode_manifest(m) == example);
+  // The magic numbers in the tables are the ones the code writes.
+  auto hex = [](const char* m8) {
+    std::string s;
+    char b[4];
+    for (int i = 0; i < 8; i++) {
+      std::snprintf(b, sizeof b, i ? " %02X" : "%02X", static_cast<unsigned char>(m8[i]));
+      s += b;
+    }
+    return s;
+  };
+  CHECK(doc.find(hex(detail::kHeaderMagic)) != std::string::npos);
+  CHECK(doc.find(hex(detail::kTableMagic)) != std::string::npos);
+  CHECK(doc.find(hex(detail::kTrailerMagic)) != std::string::npos);
+  // Header field offsets quoted in the doc: generation at 24, header checksum at 120.
+  ImageMeta meta;
+  meta.computation = "c";
+  meta.process_id = "p";
+  meta.generation = 0x1122334455667788ull;
+  meta.num_peers = 7;
+  auto h = detail::encode_header(meta, 1 << 20);
+  CHECK(detail::get64(&h[24]) == 0x1122334455667788ull);
+  CHECK(detail::get32(&h[32]) == 7);
+  CHECK(detail::get64(&h[104]) == (1u << 20));
+  CHECK(doc.find("| 24 | 8 | generation |") != std::string::npos);
+  CHECK(doc.find("| 120 | 8 | header_xxh3 |") != std::string::npos);
 }
