@@ -86,7 +86,6 @@ bool stdin_is_console() {
 std::string g_status_file;
 
 // Crash handler for --status-file: only async-signal-safe calls.
-char g_crash_line[64];
 void crash_handler(int sig) {
   int fd = open(g_status_file.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
   if (fd >= 0) {
@@ -240,7 +239,6 @@ int main(int argc, char** argv) {
     sa.sa_handler = crash_handler;
     sa.sa_flags = SA_RESETHAND;
     for (int s2 : {SIGSEGV, SIGABRT, SIGBUS}) sigaction(s2, &sa, nullptr);
-    (void)g_crash_line;
   }
 
   int exitfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -312,8 +310,6 @@ int main(int argc, char** argv) {
   }
 
   int rc = coord.wait();
-  std::string reason = coord.status().comp_id.empty() ? "" : "";
-  (void)reason;
   if (rc == 0) {
     std::fputs("DMTCP coordinator exiting... (per request)\n", stderr);
     std::fflush(stderr);
