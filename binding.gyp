@@ -24,7 +24,8 @@
     "native/tools/loadgen/loadgen.gypi",
     "native/bench/bench.gypi",
     "native/dmtcp_shim/dmtcp_shim.gypi",
-    "native/image/image.gypi"
+    "native/image/image.gypi",
+    "native/engine/engine.gypi"
   ],
   "targets": [
     {

@@ -1565,6 +1565,7 @@ extern "C" __attribute__((no_stack_protector, visibility("default"))) void ckpt_
     raw::sys4(SYS_rt_sigaction, sig, (long)&g_sigact[sig], 0, 8);
   }
   for (int w = 0; w < 3; w++) raw::sys3(SYS_setitimer, w, (long)&g_itimers[w], 0);
+  for (int r = 0; r < RLIM_NLIMITS; r++) raw::sys4(SYS_prlimit64, 0, r, (long)&g_rlimits[r], 0);
   bool set_tid = info->set_tid_ok != 0;
   char* stacks = reinterpret_cast<char*>(info->stacks_base);
   int slot = 1;

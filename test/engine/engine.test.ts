@@ -19,6 +19,7 @@ import {
   Job,
   latestGeneration,
   binDir,
+  liveJobs,
   missing,
   mkWork,
   threeCycles,
