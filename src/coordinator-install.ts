@@ -66,7 +66,8 @@ export function shimScript(coordinator: string, bindir: string): string {
     '# Installed by `ckpt coordinator install`. DMTCP starts <its bindir>/dmtcp_coordinator;',
     '# this runs ckpt\'s drop-in coordinator instead. The exec keeps the listening socket',
     '# on fd 821 that dmtcp_launch/dmtcp_restart hand over, the arguments and the environment.',
-    `# Undo with: ckpt coordinator install --uninstall --dmtcp-prefix ${path.dirname(bindir)}`,
+    // Control characters in a path must not end the comment line.
+    `# Undo with: ckpt coordinator install --uninstall --dmtcp-prefix ${path.dirname(bindir).replace(/[\x00-\x1f\x7f]/g, '?')}`,
     '# (DMTCP\'s own coordinator is kept next to this file as dmtcp_coordinator.orig).',
     `${DMTCP_BINDIR_ENV}=${shQuote(bindir)}`,
     `export ${DMTCP_BINDIR_ENV}`,
