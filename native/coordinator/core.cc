@@ -189,7 +189,10 @@ void Core::on_conn_io(Connection& c, uint32_t events) {
   if (c.dead) return;
   if (events & EPOLLOUT) flush(c);
   if (!c.dead && (events & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP)) && c.reading) read_from(c);
-  if (!c.dead && (events & (EPOLLHUP | EPOLLERR)) && !c.reading && c.queued == 0) kill_conn(c, "connection closed");
+  // HUP/ERR with nothing left to read: the peer is gone in both directions,
+  // so queued output can never be delivered (and level-triggered epoll would
+  // report the condition again and again).
+  if (!c.dead && (events & (EPOLLHUP | EPOLLERR)) && !c.reading) kill_conn(c, "connection closed");
   settle();
 }
 
