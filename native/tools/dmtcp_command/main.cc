@@ -325,7 +325,8 @@ int connect_to_coordinator(const std::string& host, int port, bool quiet, std::o
   }
   int result = -1;
   bool timed_out = false;
-  for (addrinfo* ai = res; ai != nullptr && result < 0 && !timed_out; ai = ai->ai_next) {
+  bool give_up = false;
+  for (addrinfo* ai = res; ai != nullptr && result < 0 && !timed_out && !give_up; ai = ai->ai_next) {
     sockaddr_in addr{};
     std::memcpy(&addr, ai->ai_addr, sizeof addr);
     addr.sin_port = htons(static_cast<uint16_t>(port));
@@ -342,7 +343,14 @@ int connect_to_coordinator(const std::string& host, int port, bool quiet, std::o
       }
       close(fd);
       if (deadline && now_s() >= *deadline) {
-        timed_out = true;
+        // Out of time. A refusal means nobody listens there: report "not
+        // found" as without --timeout; silence means a host that does not
+        // answer at all: that is the timeout.
+        if (err == ECONNREFUSED) {
+          give_up = true;
+        } else {
+          timed_out = true;
+        }
         break;
       }
       if (err != ECONNREFUSED && err != ETIMEDOUT) break;  // next address
