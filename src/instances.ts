@@ -64,16 +64,23 @@ interface RegistryFile {
   entries: RegistryEntry[];
 }
 
-/** How long a lock may be held before others consider it abandoned even if its owner lives. */
+/**
+ * A lock file that is still empty after this long belongs to a process that
+ * died between creating and writing it. (A lock naming a live owner is
+ * never broken, however long it is held.)
+ */
 export const LOCK_STALE_MS = 30_000;
 /** How long to wait for the lock before giving up with ERR_CKPT_BUSY. */
 export const LOCK_WAIT_MS = 20_000;
 
-/** Runs `fn` while holding the exclusive lock file `lockFile`. */
-export async function withLockFile<T>(lockFile: string, fn: () => T | Promise<T>): Promise<T> {
+/**
+ * Runs `fn` while holding the exclusive lock file `lockFile`; waits up to
+ * `waitMs` for it (then ERR_CKPT_BUSY).
+ */
+export async function withLockFile<T>(lockFile: string, fn: () => T | Promise<T>, waitMs: number = LOCK_WAIT_MS): Promise<T> {
   const me = procId(process.pid);
   const token = `${process.pid} ${me?.startTime ?? 0} ${Math.random().toString(36).slice(2)}`;
-  const deadline = Date.now() + LOCK_WAIT_MS;
+  const deadline = Date.now() + waitMs;
   let delay = 2;
   for (;;) {
     try {
@@ -112,22 +119,25 @@ function readLock(lockFile: string): string | null {
   }
 }
 
-/** Removes `lockFile` when its owner is dead or it is older than LOCK_STALE_MS. */
+/** Removes `lockFile` when its owner is dead (or it stayed empty for LOCK_STALE_MS). */
 function breakStaleLock(lockFile: string): void {
   const content = readLock(lockFile);
   if (content === null) return;
   const [pidText, startText] = content.split(' ');
   const owner = { pid: Number(pidText), startTime: Number(startText) };
-  let old = false;
-  try {
-    old = Date.now() - fs.statSync(lockFile).mtimeMs > LOCK_STALE_MS;
-  } catch {
-    return;
+  let stale: boolean;
+  if (content.length > 0) {
+    stale = !isAlive(owner);
+  } else {
+    // An empty file is a lock whose owner died between create and write, or
+    // is about to write: only its age can tell.
+    try {
+      stale = Date.now() - fs.statSync(lockFile).mtimeMs > LOCK_STALE_MS;
+    } catch {
+      return;
+    }
   }
-  // An empty file is a lock whose owner died between create and write, or is
-  // about to write: only its age can tell.
-  const dead = content.length > 0 && !isAlive(owner);
-  if (!dead && !old) return;
+  if (!stale) return;
   // Take the stale lock away under a unique name, then check that what we took
   // is what we judged stale; if a live owner got it meanwhile, put it back.
   const grabbed = `${lockFile}.stale-${process.pid}-${Math.random().toString(36).slice(2)}`;

@@ -13,7 +13,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { applyRetention, chooseRestart, newestCompleteGeneration, type GenerationInfo } from './checkpoints.js';
+import { applyRetention, chooseRestart, compressDmtcpImages, expandDmtcpImages, newestCompleteGeneration, withImagesLock, type GenerationInfo } from './checkpoints.js';
 import { coordinatorCommand, startCoordinator, stopCoordinator, type CommandReply } from './coordproc.js';
 import type { Engine, EngineContext, ExecSpec, RestartSource } from './engines/engine.js';
 import { requireEngine } from './engines/engine.js';
@@ -71,6 +71,12 @@ export interface StartOptions {
   env?: NodeJS.ProcessEnv;
   /** Called with progress messages for people. */
   onStep?: (message: string) => void;
+}
+
+interface Started {
+  entry: RegistryEntry;
+  restartedFrom: RestartSource | null;
+  proc: ManagedProcess;
 }
 
 export interface StartResult {
@@ -212,7 +218,6 @@ export class Jobs {
 
   /** Starts a job or instance (see the module comment for the order). */
   async start(opts: StartOptions): Promise<StartResult> {
-    const step = opts.onStep ?? (() => {});
     validateName(opts.name, opts.kind);
     if (opts.checkpoint !== null) validateName(opts.checkpoint, 'checkpoint');
     if (!opts.image && opts.command.length === 0 && !opts.restart) {
@@ -231,8 +236,25 @@ export class Jobs {
     const label = opts.checkpoint ? `Checkpoint "${opts.checkpoint}"` : `Directory ${opts.ckptdir}`;
     if (opts.restart && opts.checkpoint) this.store.requireCheckpoint(opts.checkpoint);
     const ckptdir = this.resolveCheckpointDir(opts);
-    const source = opts.restart ? await chooseRestart(ckptdir, { generation: opts.restart.generation, formats: engine.formats, label }) : null;
+    if (opts.restart && engine.name === 'dmtcp') {
+      // Compressed DMTCP images are expanded for dmtcp_restart, and the
+      // background compressor must not touch them until the job runs again.
+      return this.afterStart(opts, await withImagesLock(ckptdir, () => this.startIn(opts, engine, ckptdir, root, bwrap, label)));
+    }
+    return this.afterStart(opts, await this.startIn(opts, engine, ckptdir, root, bwrap, label));
+  }
+
+  /** Reserves the name, starts the coordinator and the job, and waits until the job has joined. */
+  private async startIn(opts: StartOptions, engine: Engine, ckptdir: string, root: string | null, bwrap: string | null, label: string): Promise<Started> {
+    const step = opts.onStep ?? (() => {});
+    let source = opts.restart ? await chooseRestart(ckptdir, { generation: opts.restart.generation, formats: engine.formats, label }) : null;
     if (source) await this.checkPortsFree(ckptdir);
+    let expanded: string[] = [];
+    if (source && source.format === 'dmtcp') {
+      const x = await expandDmtcpImages(ckptdir, source.images);
+      source = { ...source, images: x.images };
+      expanded = x.created;
+    }
 
     const runDir = this.store.runDir(opts.kind, opts.name);
     const meta = readJobMeta(ckptdir);
@@ -330,20 +352,36 @@ export class Jobs {
       entry.pgid = opts.detach ? leader.pid : null;
       await this.registry.update(entry.kind, entry.name, { leader, pgid: entry.pgid });
 
-      await this.waitJoined(entry, proc, source !== null);
+      try {
+        await this.waitJoined(entry, proc, source !== null);
+      } finally {
+        // The restored processes no longer need the expanded copies; the compressed images stay.
+        for (const f of expanded) fs.rmSync(f, { force: true });
+      }
       step(source ? 'restarted' : 'running');
       void this.refreshPorts(entry);
-      if (opts.detach) {
-        proc.unref();
-        if (entry.keep || entry.interval) spawnWatcher(entry);
-        return { entry, restartedFrom: source };
-      }
-      const exit = await this.foreground(entry, proc);
-      return { entry, restartedFrom: source, exit };
+      return { entry, restartedFrom: source, proc };
     } catch (err) {
       if (proc?.pid && !proc.exitStatus) await proc.stop(2_000).catch(() => {});
       if (coord) await stopCoordinator(coord).catch(() => {});
       await this.registry.remove(entry.kind, entry.name).catch(() => {});
+      throw err;
+    }
+  }
+
+  /** After the job runs: return at once (detached) or stay with it until it ends. */
+  private async afterStart(opts: StartOptions, started: Started): Promise<StartResult> {
+    const { entry, restartedFrom, proc } = started;
+    if (opts.detach) {
+      proc.unref();
+      if (entry.keep || entry.interval) spawnHelper(this.store, ['_watch', entry.kind, entry.name]);
+      return { entry, restartedFrom };
+    }
+    try {
+      const exit = await this.foreground(entry, proc);
+      return { entry, restartedFrom, exit };
+    } catch (err) {
+      if (!proc.exitStatus) await proc.stop(2_000).catch(() => {});
       throw err;
     }
   }
@@ -453,6 +491,7 @@ export class Jobs {
           last = key;
           securePermissions(dir);
           if (entry.keep) await applyRetention(dir, entry.keep);
+          if (g.format === 'dmtcp') await compressDmtcpImages(dir);
         }
       } catch {
         /* the next round retries */
@@ -512,6 +551,7 @@ export class Jobs {
     writeJobMeta(checkpointDir, { log: entry.log, ports });
     let removed: string[] = [];
     if (entry.keep) removed = await applyRetention(checkpointDir, entry.keep);
+    if (gen.format === 'dmtcp' && gen.processes.some((p) => p.encoding === 'raw')) spawnHelper(this.store, ['_compress', checkpointDir]);
     if (opts.kill) {
       await stopCoordinator(entry.coordinator).catch(() => {});
       await this.registry.remove(entry.kind, entry.name, entry.leader).catch(() => {});
@@ -634,14 +674,13 @@ export interface EntryStatus {
   command: string[];
 }
 
-/** Starts `ckpt _watch KIND NAME` detached (see Jobs.watch). */
-function spawnWatcher(entry: RegistryEntry): void {
+/** Starts a hidden `ckpt` helper command detached, with its output in the store's run directory. */
+function spawnHelper(store: Store, args: string[]): void {
   const bin = path.join(packageRoot, 'bin', 'ckpt');
-  const child = spawn(process.execPath, [bin, '_watch', entry.kind, entry.name], {
-    detached: true,
-    stdio: 'ignore',
-    env: { ...process.env, CKPT_HOME: path.dirname(path.dirname(entry.runDir)) },
-  });
+  ensurePrivateDir(store.runRoot);
+  const log = fs.openSync(path.join(store.runRoot, 'helpers.log'), 'a', 0o600);
+  const child = spawn(process.execPath, [bin, ...args], { detached: true, stdio: ['ignore', log, log], env: { ...process.env, CKPT_HOME: store.home } });
+  fs.closeSync(log);
   child.unref();
 }
 

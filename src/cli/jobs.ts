@@ -274,6 +274,7 @@ Examples:
   });
 
   registerWatch(program);
+  registerCompress(program);
 
   // ckpt stop NAME|--all
   const stop = program.command('stop').description('stop a running job (SIGTERM, then SIGKILL after a grace period)').argument('[name]', 'the job');
@@ -290,6 +291,17 @@ Examples:
     if (stopped.length === 0) process.stdout.write('No jobs were running.\n');
     for (const s of stopped) process.stdout.write(`stopped job "${s.name}"${s.how === 'kill' ? ' (it ignored SIGTERM; killed)' : ''}\n`);
   });
+}
+
+/** Hidden: compresses the raw DMTCP images of a checkpoint directory after a checkpoint. */
+function registerCompress(program: Command): void {
+  const cmd = new Command('_compress').argument('<dir>').description('compress DMTCP images in the background');
+  cmd.action(async (dir: string) => {
+    const { compressDmtcpImages } = await import('../checkpoints.js');
+    const r = await compressDmtcpImages(dir);
+    if (r.generations) process.stdout.write(`${new Date().toISOString()} compressed ${r.generations} DMTCP generation(s) in ${dir}: ${formatBytes(r.inBytes)} -> ${formatBytes(r.outBytes)}\n`);
+  });
+  program.addCommand(cmd, { hidden: true });
 }
 
 /** Hidden: the watcher a detached job with --interval/--keep runs in (Jobs.watch). */
