@@ -43,10 +43,10 @@ export interface CheckpointOptions {
 export function defaultCheckpointOptions(dir: string, quick: boolean): CheckpointOptions {
   return {
     dir,
-    rssBytes: quick ? [64 * MiB, 512 * MiB] : [64 * MiB, 512 * MiB, 2048 * MiB],
+    rssBytes: quick ? [32 * MiB, 128 * MiB] : [64 * MiB, 512 * MiB, 2048 * MiB],
     dmtcpPrefix: null,
     plan: { warmup: 0, runs: quick ? 2 : 3 },
-    spinIterations: quick ? 200_000_000 : 600_000_000,
+    spinIterations: quick ? 100_000_000 : 600_000_000,
     stepTimeout: 300,
   };
 }

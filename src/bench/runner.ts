@@ -73,6 +73,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchDocument> {
     quick,
     method: { warmup: plan.warmup, runs: plan.runs, noisySpread: NOISY_SPREAD, statistic: 'median' },
     machine: describeMachine(ckptVersion()),
+    sectionSeconds: {},
     storage: null,
     stream: null,
     coordinator: null,
@@ -96,41 +97,51 @@ export async function runBench(opts: BenchOptions): Promise<BenchDocument> {
   let storage: StorageResult | null = null;
   if (want.has('storage')) {
     // Storage errors (bad directory, no space) are the user's to fix: they abort the run.
+    const t = performance.now();
     storage = await benchStorage(storageOpts, progress);
     doc.storage = storage;
+    doc.sectionSeconds.storage = (performance.now() - t) / 1000;
   }
   // The reference for stream/checkpoint: this run's storage figures, or a
   // reduced measurement (no sweep) when storage was not requested.
   let reference: StorageReference | null = storage?.reference ?? null;
   const needReference = want.has('stream') || want.has('checkpoint');
   if (needReference && !reference) {
+    const t = performance.now();
     const r = await benchStorage({ ...storageOpts, sweepBlockSizes: [], fsyncRounds: 1 }, progress);
     reference = r.reference;
+    doc.sectionSeconds.storageReference = (performance.now() - t) / 1000;
   }
 
   if (want.has('stream')) {
+    const t = performance.now();
     try {
       doc.stream = await benchStream(streamOpts, reference, progress);
     } catch (e) {
       if (e instanceof CkptError && e.code === 'ERR_CKPT_INVALID_ARGUMENT') throw e;
       doc.stream = unavailable(e);
     }
+    doc.sectionSeconds.stream = (performance.now() - t) / 1000;
   }
   if (want.has('coordinator')) {
+    const t = performance.now();
     try {
       doc.coordinator = await benchCoordinator(coordOpts, progress);
     } catch (e) {
       if (e instanceof CkptError && e.code === 'ERR_CKPT_INVALID_ARGUMENT') throw e;
       doc.coordinator = unavailable(e);
     }
+    doc.sectionSeconds.coordinator = (performance.now() - t) / 1000;
   }
   if (want.has('checkpoint')) {
+    const t = performance.now();
     try {
       doc.checkpoint = await benchCheckpoint(ckOpts, reference, progress);
     } catch (e) {
       if (e instanceof CkptError && e.code === 'ERR_CKPT_INVALID_ARGUMENT') throw e;
       doc.checkpoint = unavailable(e);
     }
+    doc.sectionSeconds.checkpoint = (performance.now() - t) / 1000;
   }
   progress.done();
   doc.durationSeconds = (performance.now() - t0) / 1000;

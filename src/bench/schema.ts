@@ -159,6 +159,8 @@ export interface BenchDocument {
   command: string;
   startedAt: string;
   durationSeconds: number;
+  /** Wall-clock seconds each section took (storageReference: the reduced storage run of stream/checkpoint). */
+  sectionSeconds: Partial<Record<Section | 'storageReference', number>>;
   quick: boolean;
   method: { warmup: number; runs: number; noisySpread: number; statistic: 'median' };
   machine: MachineInfo;

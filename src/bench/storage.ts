@@ -111,13 +111,13 @@ export interface StorageResult {
 export function defaultStorageOptions(dir: string, quick: boolean): StorageOptions {
   return {
     dir,
-    fileBytes: (quick ? 256 : 1024) * MiB,
+    fileBytes: (quick ? 128 : 1024) * MiB,
     blockSize: 4 * MiB,
     queueDepth: 1,
     plan: { warmup: 1, runs: quick ? 3 : 5 },
     fsyncRounds: quick ? 20 : 100,
-    sweepBlockSizes: [64 * 1024, 256 * 1024, MiB, 4 * MiB, 16 * MiB],
-    sweepFileBytes: (quick ? 64 : 256) * MiB,
+    sweepBlockSizes: quick ? [64 * 1024, MiB, 16 * MiB] : [64 * 1024, 256 * 1024, MiB, 4 * MiB, 16 * MiB],
+    sweepFileBytes: (quick ? 32 : 256) * MiB,
   };
 }
 

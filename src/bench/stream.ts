@@ -47,7 +47,7 @@ interface StreamBinding {
 }
 
 export function defaultStreamOptions(dir: string, quick: boolean): StreamOptions {
-  return { dir, imageBytes: (quick ? 256 : 1024) * MiB, zstdLevels: quick ? [1] : [1, 3], direct: true, threads: 0, plan: { warmup: 1, runs: quick ? 3 : 5 } };
+  return { dir, imageBytes: (quick ? 128 : 1024) * MiB, zstdLevels: quick ? [1] : [1, 3], direct: true, threads: 0, plan: { warmup: 1, runs: quick ? 2 : 5 } };
 }
 
 export function validateStreamOptions(o: StreamOptions): void {
@@ -176,7 +176,7 @@ export async function benchStream(o: StreamOptions, reference: StorageReference 
       let size = 0;
       try {
         // gzip is slow (tens of MiB/s): fewer runs keep the benchmark short; its figure is the reference, not the subject.
-        const plan = t.exe === 'gzip' ? { warmup: 0, runs: Math.min(o.plan.runs, 2) } : o.plan;
+        const plan = t.exe === 'gzip' || t.exe === 'pigz' ? { warmup: 0, runs: Math.min(o.plan.runs, 2) } : o.plan;
         const samples = await measure(plan, async () => {
           const s = await timeTool(exe, t.args, data, out);
           size = fs.statSync(out).size;

@@ -55,7 +55,7 @@ function addCommon(cmd: Command, withQuick = true): Command {
 
 function addStorageOpts(cmd: Command): Command {
   return cmd
-    .option('--size <bytes>', 'bytes per measured file, e.g. 256M (default 1G, --quick 256M)')
+    .option('--size <bytes>', 'bytes per measured file, e.g. 256M (default 1G, --quick 128M)')
     .option('--block-size <bytes>', 'bytes per write/read call (default 4M)')
     .option('--queue-depth <n>', 'O_DIRECT transfers in flight (default 1)')
     .option('--fsync-rounds <n>', 'rounds of 4 KiB write + fsync (default 100, --quick 20)')
@@ -160,7 +160,7 @@ ${COMMON_HELP}`,
     .action(async (dir: string | undefined, o: AllOpts) => run(['storage'], dir, o));
 
   addStorageOpts(addCommon(bench.command('stream').argument('[dir]', 'directory for the test images (default: system temp dir)')))
-    .option('--image-size <bytes>', 'logical bytes of the test image (default 1G, --quick 256M)')
+    .option('--image-size <bytes>', 'logical bytes of the test image (default 1G, --quick 128M)')
     .option('--zstd-levels <list>', 'zstd levels to measure (default 1,3; --quick 1)')
     .summary('image write/read through the streaming core as a share of raw storage bandwidth')
     .description(
@@ -185,7 +185,7 @@ ${COMMON_HELP}`,
     .action(async (o: AllOpts) => run(['coordinator'], undefined, o));
 
   addStorageOpts(addCommon(bench.command('checkpoint').argument('[dir]', 'directory for the images (default: system temp dir)')))
-    .option('--rss <sizes>', 'resident sizes of the synthetic program (default 64M,512M,2G; --quick 64M,512M)')
+    .option('--rss <sizes>', 'resident sizes of the synthetic program (default 64M,512M,2G; --quick 32M,128M)')
     .option('--dmtcp-prefix <dir>', 'also checkpoint with DMTCP (gzip and --no-gzip) from this installation (default $DMTCP_PREFIX)')
     .option('--spin-iterations <n>', 'length of the CPU-bound loop of the runtime-overhead figure (0 skips it)')
     .summary('end-to-end checkpoint/restart time, downtime, image size, share of storage bandwidth')

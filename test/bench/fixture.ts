@@ -43,6 +43,7 @@ export function fullDocument(): BenchDocument {
     command: 'ckpt bench all --quick --report out',
     startedAt: '2026-11-21T03:00:00.000Z',
     durationSeconds: 97.5,
+    sectionSeconds: { storage: 10, stream: 20, coordinator: 30, checkpoint: 37.5 },
     quick: true,
     method: { warmup: 1, runs: 3, noisySpread: 0.2, statistic: 'median' },
     machine: {
