@@ -7,6 +7,7 @@
       "target_name": "ckpt_stream",
       "type": "static_library",
       "sources": ["../stream/stream.cc"],
+      "dependencies": ["ckpt_common"],
       "link_settings": {"libraries": ["-lzstd", "-lpthread"]}
     },
     {
@@ -21,6 +22,13 @@
       "sources": ["dmtcp_image.cc", "restart_script.cc", "indexer.cc", "convert.cc"],
       "dependencies": ["ckpt_image"],
       "link_settings": {"libraries": ["-lz"]}
+    },
+    {
+      # The native half of benchmarks/stream (timed writes/reads, device bandwidth).
+      "target_name": "ckpt_stream_bench",
+      "type": "executable",
+      "sources": ["tools/stream_bench.cc"],
+      "dependencies": ["ckpt_image"]
     }
   ]
 }

@@ -134,6 +134,62 @@ struct ImageReader::Impl {
       throw Error(Errc::Corrupt, chunk_where(c) + ": does not decode to " + std::to_string(c.logical_len) + " bytes");
   }
 
+  // Groups chunks [first, first+count) into runs that are adjacent in the
+  // file and at most kBatch bytes long, so that reads are large even when
+  // chunks are small (data between zero pages, well-compressed chunks).
+  static constexpr uint64_t kBatch = 8u << 20;
+  std::vector<std::pair<uint64_t, uint64_t>> batches(uint64_t first, uint64_t count) const {
+    std::vector<std::pair<uint64_t, uint64_t>> out;
+    uint64_t k = first, end = first + count;
+    while (k < end) {
+      uint64_t start = k;
+      uint64_t begin_off = table.chunks[k].file_offset;
+      uint64_t next_off = begin_off + align_up(table.chunks[k].stored_len);
+      k++;
+      while (k < end && table.chunks[k].file_offset == next_off &&
+             next_off + align_up(table.chunks[k].stored_len) - begin_off <= kBatch) {
+        next_off += align_up(table.chunks[k].stored_len);
+        k++;
+      }
+      out.emplace_back(start, k - start);
+    }
+    return out;
+  }
+
+  // Reads the stored bytes of a batch into buf; returns the batch's first
+  // file offset. Chunks of the batch are at (file_offset - base) in buf.
+  uint64_t read_batch(uint64_t first, uint64_t count, AlignedBuffer& buf) const {
+    const ChunkDesc& a = table.chunks[first];
+    const ChunkDesc& b = table.chunks[first + count - 1];
+    uint64_t base = a.file_offset;
+    uint64_t len = b.file_offset + align_up(b.stored_len) - base;
+    buf.reserve(len);
+    if (direct.fd() >= 0 && direct.direct()) {
+      size_t got = direct.pread_some(buf.data(), len, base);
+      if (got < b.file_offset - base + b.stored_len) throw Error(Errc::Truncated, chunk_where(b) + ": file ends inside the chunk");
+    } else {
+      uint64_t need = b.file_offset + b.stored_len - base;
+      file.pread_exact(buf.data(), need, base);
+    }
+    return base;
+  }
+
+  // Verifies and decodes one chunk whose stored bytes are at `p`.
+  void decode_from(const ChunkDesc& c, const uint8_t* p, void* dst, stream::Decoder& dec) const {
+    check_sum(c, p);
+    if (dst == nullptr) {
+      if (c.codec == Codec::Zstd) {
+        thread_local std::vector<uint8_t> scratch;
+        scratch.resize(c.logical_len);
+        if (!dec.decode(1, p, c.stored_len, scratch.data(), c.logical_len))
+          throw Error(Errc::Corrupt, chunk_where(c) + ": does not decode to " + std::to_string(c.logical_len) + " bytes");
+      }
+      return;
+    }
+    if (!dec.decode(static_cast<int>(c.codec), p, c.stored_len, dst, c.logical_len))
+      throw Error(Errc::Corrupt, chunk_where(c) + ": does not decode to " + std::to_string(c.logical_len) + " bytes");
+  }
+
   // Runs fn(chunk index, worker) over [0, n) on `threads` threads; rethrows
   // the error of the lowest failing index so reports are deterministic.
   void parallel(size_t n, unsigned threads, const std::function<void(size_t, unsigned)>& fn,
@@ -248,9 +304,14 @@ void ImageReader::read_region(size_t i, void* dst, size_t dst_len) const {
   std::vector<AlignedBuffer> bufs(std::max(1u, threads));
   std::vector<std::unique_ptr<stream::Decoder>> decs;
   for (unsigned w = 0; w < std::max(1u, threads); w++) decs.push_back(std::make_unique<stream::Decoder>());
-  m.parallel(r.chunk_count, threads, [&](size_t k, unsigned w) {
-    const ChunkDesc& c = m.table.chunks[r.first_chunk + k];
-    m.decode_into(c, out + c.region_offset, bufs[w], *decs[w]);
+  auto bs = m.batches(r.first_chunk, r.chunk_count);
+  m.parallel(bs.size(), threads, [&](size_t b, unsigned w) {
+    auto [first, count] = bs[b];
+    uint64_t base = m.read_batch(first, count, bufs[w]);
+    for (uint64_t k = first; k < first + count; k++) {
+      const ChunkDesc& c = m.table.chunks[k];
+      m.decode_from(c, bufs[w].data() + (c.file_offset - base), out + c.region_offset, *decs[w]);
+    }
   });
 }
 
@@ -324,23 +385,21 @@ void ImageReader::verify(const std::function<void(uint64_t, uint64_t)>& progress
   unsigned threads = m.opt.threads;
   unsigned nw = std::max(1u, threads);
   std::vector<AlignedBuffer> bufs(nw);
-  std::vector<AlignedBuffer> outs(nw);
   std::vector<std::unique_ptr<stream::Decoder>> decs;
   for (unsigned w = 0; w < nw; w++) decs.push_back(std::make_unique<stream::Decoder>());
   std::atomic<uint64_t> done{0};
   if (progress) progress(0, total);
+  auto bs = m.batches(0, chunks.size());
   m.parallel(
-      chunks.size(), threads,
-      [&](size_t k, unsigned w) {
-        const ChunkDesc& c = chunks[k];
-        m.read_stored(c, bufs[w]);
-        m.check_sum(c, bufs[w].data());
-        if (c.codec == Codec::Zstd) {
-          outs[w].reserve(c.logical_len);
-          if (!decs[w]->decode(1, bufs[w].data(), c.stored_len, outs[w].data(), c.logical_len))
-            throw Error(Errc::Corrupt, m.chunk_where(c) + ": does not decode to " + std::to_string(c.logical_len) + " bytes");
+      bs.size(), threads,
+      [&](size_t b, unsigned w) {
+        auto [first, count] = bs[b];
+        uint64_t base = m.read_batch(first, count, bufs[w]);
+        for (uint64_t k = first; k < first + count; k++) {
+          const ChunkDesc& c = chunks[k];
+          m.decode_from(c, bufs[w].data() + (c.file_offset - base), nullptr, *decs[w]);
+          done += c.stored_len;
         }
-        done += c.stored_len;
       },
       [&] {
         if (progress) progress(done.load(), total);

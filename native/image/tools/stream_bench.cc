@@ -1,0 +1,194 @@
+// ckpt_stream_bench: the native half of benchmarks/stream. Each subcommand
+// does one timed operation and prints one JSON object, so the runner
+// (benchmarks/stream/run.mjs) can put ImageWriter/ImageReader side by side
+// with the device's raw bandwidth and with gzip, zstd and cp in one run.
+//
+//   devwrite PATH BYTES [--direct] [--block N]   dd-like sequential write + fdatasync
+//   devread  PATH [--direct] [--block N]          dd-like sequential read (cache evicted first)
+//   write    INPUT OUT [--codec raw|zstd] [--level L] [--threads T] [--direct] [--chunk N]
+//   read     IMAGE [--threads T] [--direct]       read + verify every region into memory (cache evicted first)
+//   evict    PATH                                 drop PATH from the page cache
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "common/errors.h"
+#include "image/image_reader.h"
+#include "image/image_writer.h"
+#include "stream/stream.h"
+
+using namespace ckpt;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+struct Args {
+  std::vector<std::string> pos;
+  bool direct = false;
+  size_t block = 8u << 20;
+  std::string codec = "raw";
+  int level = 1;
+  unsigned threads = 0;
+  size_t chunk = 1u << 20;
+};
+
+Args parse(int argc, char** argv) {
+  Args a;
+  for (int i = 2; i < argc; i++) {
+    std::string s = argv[i];
+    auto next = [&]() -> std::string {
+      if (i + 1 >= argc) throw Error(Errc::InvalidArgument, s + " needs a value");
+      return argv[++i];
+    };
+    if (s == "--direct") a.direct = true;
+    else if (s == "--block") a.block = std::stoull(next());
+    else if (s == "--codec") a.codec = next();
+    else if (s == "--level") a.level = std::stoi(next());
+    else if (s == "--threads") a.threads = static_cast<unsigned>(std::stoul(next()));
+    else if (s == "--chunk") a.chunk = std::stoull(next());
+    else a.pos.push_back(s);
+  }
+  return a;
+}
+
+void evict(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY);
+  if (fd < 0) throw_errno("open " + path, errno);
+  ::fdatasync(fd);
+  ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+  ::close(fd);
+}
+
+double secs(Clock::time_point a) { return std::chrono::duration<double>(Clock::now() - a).count(); }
+
+void fill_random(uint8_t* p, size_t n, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  for (size_t i = 0; i + 8 <= n; i += 8) {
+    uint64_t x = rng();
+    std::memcpy(p + i, &x, 8);
+  }
+}
+
+int devwrite(const Args& a) {
+  const std::string& path = a.pos.at(0);
+  uint64_t bytes = std::stoull(a.pos.at(1));
+  stream::AlignedBuffer buf(a.block);
+  fill_random(buf.data(), a.block, 1);
+  auto t0 = Clock::now();
+  stream::File f = stream::File::create(path, 0600, a.direct);
+  for (uint64_t off = 0; off < bytes; off += a.block) f.pwrite_all(buf.data(), static_cast<size_t>(std::min<uint64_t>(a.block, bytes - off)), off);
+  f.sync();
+  bool direct = f.direct();
+  f.close();
+  double s = secs(t0);
+  std::printf("{\"op\":\"devwrite\",\"bytes\":%llu,\"seconds\":%.6f,\"direct\":%s}\n", (unsigned long long)bytes, s, direct ? "true" : "false");
+  return 0;
+}
+
+int devread(const Args& a) {
+  const std::string& path = a.pos.at(0);
+  evict(path);
+  stream::AlignedBuffer buf(a.block);
+  auto t0 = Clock::now();
+  stream::File f = stream::File::open_read(path, a.direct);
+  uint64_t off = 0;
+  for (;;) {
+    size_t n = f.pread_some(buf.data(), a.block, off);
+    off += n;
+    if (n < a.block) break;
+  }
+  double s = secs(t0);
+  std::printf("{\"op\":\"devread\",\"bytes\":%llu,\"seconds\":%.6f,\"direct\":%s}\n", (unsigned long long)off, s, f.direct() ? "true" : "false");
+  return 0;
+}
+
+int write_image(const Args& a) {
+  const std::string& in = a.pos.at(0);
+  const std::string& out = a.pos.at(1);
+  stream::File src = stream::File::open_read(in);
+  uint64_t size = src.size() / 4096 * 4096;
+  stream::AlignedBuffer data(size);
+  src.pread_exact(data.data(), size, 0);  // not timed: the "process memory"
+  image::WriterOptions o;
+  o.threads = a.threads ? a.threads : stream::recommended_threads();
+  o.codec = a.codec == "zstd" ? image::Codec::Zstd : image::Codec::Raw;
+  o.zstd_level = a.level;
+  o.o_direct = a.direct;
+  o.chunk_size = a.chunk;
+  image::ImageMeta m;
+  m.computation = "bench";
+  m.process_id = "p0";
+  m.generation = 1;
+  auto t0 = Clock::now();
+  image::ImageWriter w(out, o);
+  w.set_header(m);
+  // Memory-like regions of 64 MiB.
+  const uint64_t region = 64u << 20;
+  for (uint64_t off = 0; off < size; off += region) {
+    uint64_t len = std::min(region, size - off);
+    w.add_region(image::RegionDesc{.start = 0x7f0000000000 + off, .end = 0x7f0000000000 + off + len}, data.data() + off, len);
+  }
+  image::WriteSummary s = w.finish();
+  double t = secs(t0);
+  std::printf("{\"op\":\"write\",\"bytes\":%llu,\"fileBytes\":%llu,\"zeroBytes\":%llu,\"seconds\":%.6f}\n",
+              (unsigned long long)s.logical_bytes, (unsigned long long)s.file_size, (unsigned long long)s.zero_bytes, t);
+  return 0;
+}
+
+int read_image(const Args& a) {
+  const std::string& path = a.pos.at(0);
+  evict(path);
+  uint64_t max_region = 0;
+  {
+    image::ImageReader probe(path);
+    for (const auto& r : probe.regions()) max_region = std::max<uint64_t>(max_region, r.desc.length);
+  }
+  evict(path);
+  stream::AlignedBuffer dst(max_region);
+  std::memset(dst.data(), 1, max_region);  // fault the pages in before timing
+  auto t0 = Clock::now();
+  image::ImageReader r(path, image::ReaderOptions{.threads = a.threads ? a.threads : stream::recommended_threads(), .o_direct = a.direct});
+  uint64_t total = 0;
+  for (size_t i = 0; i < r.regions().size(); i++) {
+    r.read_region(i, dst.data(), max_region);
+    total += r.regions()[i].desc.length;
+  }
+  double t = secs(t0);
+  std::printf("{\"op\":\"read\",\"bytes\":%llu,\"fileBytes\":%llu,\"seconds\":%.6f}\n", (unsigned long long)total,
+              (unsigned long long)r.file_size(), t);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::fprintf(stderr, "usage: ckpt_stream_bench devwrite|devread|write|read|evict ...\n");
+    return 2;
+  }
+  try {
+    std::string cmd = argv[1];
+    Args a = parse(argc, argv);
+    if (cmd == "devwrite") return devwrite(a);
+    if (cmd == "devread") return devread(a);
+    if (cmd == "write") return write_image(a);
+    if (cmd == "read") return read_image(a);
+    if (cmd == "evict") {
+      evict(a.pos.at(0));
+      return 0;
+    }
+    std::fprintf(stderr, "unknown subcommand %s\n", cmd.c_str());
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "ckpt_stream_bench: %s\n", e.what());
+    return 1;
+  }
+}
