@@ -145,7 +145,7 @@ function versusPlot(doc: BenchDocument): string {
   if (c && c.available) {
     for (const r of c.rows)
       if (r.dmtcp && r.roundTripSpeedup !== null)
-        groups.push({ label: `${r.dmtcp.workers} workers`, bars: [{ series: 'ckpt speed-up', value: r.roundTripSpeedup, label: `checkpoint round, ${r.dmtcp.workers} workers: ckpt ${formatSeconds(r.ckpt.roundTrip.median)}, original ${formatSeconds(r.dmtcp.roundTrip.median)}` }] });
+        groups.push({ label: `${r.dmtcp.workers} worker${r.dmtcp.workers === 1 ? '' : 's'}`, bars: [{ series: 'ckpt speed-up', value: r.roundTripSpeedup, label: `checkpoint round, ${r.dmtcp.workers} workers: ckpt ${formatSeconds(r.ckpt.roundTrip.median)}, original ${formatSeconds(r.dmtcp.roundTrip.median)}` }] });
     if (c.blockingCheckpoint?.speedup != null)
       groups.push({ label: '-bc, 1 worker', bars: [{ series: 'ckpt speed-up', value: c.blockingCheckpoint.speedup }] });
   }
@@ -164,11 +164,11 @@ function versusPlot(doc: BenchDocument): string {
   const n = groups.reduce((a, g) => a + g.bars.length, 0);
   const why =
     n > 0
-      ? 'Bars: how many times faster ckpt is than DMTCP on the same work in the same run (1 = equal).'
+      ? 'Bars: how many times faster ckpt is than DMTCP on the same work in the same run; log scale, bars start at 1× (equal), below it ckpt is slower.'
       : `No side-by-side figures in this run: ${
           c && c.available && !c.dmtcp.available ? `original dmtcp_coordinator ${c.dmtcp.reason}` : 'DMTCP was not measured (set DMTCP_PREFIX)'
         }.`;
-  return figure('ckpt-vs-dmtcp', 'ckpt vs DMTCP (speed-up, ×)', n, barChart({ yLabel: 'times faster than DMTCP', groups, yFormat: (v) => `${v.toFixed(v < 10 ? 1 : 0)}×` }), why);
+  return figure('ckpt-vs-dmtcp', 'ckpt vs DMTCP (speed-up, ×)', n, barChart({ yLabel: 'times faster than DMTCP (log)', groups, logFromOne: true, yFormat: (v) => `${v < 1 ? v.toFixed(1) : v.toFixed(0)}×` }), why);
 }
 
 function storageSection(doc: BenchDocument): string {

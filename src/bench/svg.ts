@@ -45,6 +45,8 @@ export interface BarChartSpec {
   yLabel: string;
   groups: BarGroup[];
   yFormat?: (v: number) => string;
+  /** Log-scaled y axis with bars starting at 1 (for ratios: up = better, down = worse). */
+  logFromOne?: boolean;
 }
 
 /** Colour-blind-safe palette (Okabe–Ito). */
@@ -117,14 +119,22 @@ function scale(lo: number, hi: number, a: number, b: number, log: boolean): (v: 
 }
 
 function legend(names: Array<{ name: string; dashed?: boolean }>): string {
+  // Items are placed one after another, each as wide as its text (about
+  // 6.5 px per character at 11 px), so long names never overlap.
+  let x = M.l;
   return names
     .map((s, i) => {
-      const x = M.l + i * 150;
       const y = H - 14;
-      const c = PALETTE[i % PALETTE.length];
-      return `<g class="legend"><line x1="${x}" y1="${y}" x2="${x + 18}" y2="${y}" stroke="${c}" stroke-width="2"${s.dashed ? ' stroke-dasharray="5 3"' : ''}/><text x="${x + 24}" y="${y + 4}">${escapeXml(s.name)}</text></g>`;
+      const at = x;
+      x += 24 + Math.ceil(s.name.length * 6.5) + 18;
+      return legendItem(s, i, at, y);
     })
     .join('');
+}
+
+function legendItem(s: { name: string; dashed?: boolean }, i: number, x: number, y: number): string {
+  const c = PALETTE[i % PALETTE.length];
+  return `<g class="legend"><line x1="${x}" y1="${y}" x2="${x + 18}" y2="${y}" stroke="${c}" stroke-width="2"${s.dashed ? ' stroke-dasharray="5 3"' : ''}/><text x="${x + 24}" y="${y + 4}">${escapeXml(s.name)}</text></g>`;
 }
 
 /** A line chart; returns an `<svg>` element. Series without points are listed in the legend only. */
@@ -202,12 +212,15 @@ export function barChart(spec: BarChartSpec): string {
     parts.push(`<text x="${W / 2}" y="${H / 2}" text-anchor="middle" class="empty">no data</text></svg>`);
     return parts.join('');
   }
-  const y1 = niceMax(Math.max(...values) * 1.05);
-  const sy = scale(0, y1, H - M.b, M.t, false);
+  const log = spec.logFromOne === true && values.every((v) => v > 0);
+  const y0 = log ? 10 ** Math.floor(Math.log10(Math.min(1, ...values))) : 0;
+  const y1 = log ? 10 ** Math.ceil(Math.log10(Math.max(2, ...values) * 1.05)) : niceMax(Math.max(...values) * 1.05);
+  const sy = scale(y0, y1, H - M.b, M.t, log);
+  const base = log ? sy(1) : H - M.b;
   parts.push(`<g class="axes">`);
-  for (const t of niceTicks(0, y1))
+  for (const t of log ? logTicks(y0, y1) : niceTicks(0, y1))
     parts.push(`<line class="grid" x1="${M.l}" x2="${W - M.r}" y1="${num(sy(t))}" y2="${num(sy(t))}"/><text x="${M.l - 6}" y="${num(sy(t) + 4)}" text-anchor="end">${escapeXml(fy(t))}</text>`);
-  parts.push(`<line class="axis" x1="${M.l}" x2="${W - M.r}" y1="${H - M.b}" y2="${H - M.b}"/>`);
+  parts.push(`<line class="axis" x1="${M.l}" x2="${W - M.r}" y1="${num(base)}" y2="${num(base)}"/>`);
   parts.push(`<text class="label" transform="translate(14 ${(M.t + H - M.b) / 2}) rotate(-90)" text-anchor="middle">${escapeXml(spec.yLabel)}</text></g>`);
   const gw = (W - M.l - M.r) / spec.groups.length;
   const bw = Math.min(48, (gw * 0.8) / Math.max(1, series.length));
@@ -218,7 +231,9 @@ export function barChart(spec: BarChartSpec): string {
       const si = series.indexOf(b.series);
       const x = gx + si * bw;
       const y = sy(b.value);
-      parts.push(`<rect class="bar" x="${num(x)}" y="${num(y)}" width="${num(bw - 2)}" height="${num(H - M.b - y)}" fill="${PALETTE[si % PALETTE.length]}"><title>${escapeXml(b.label ?? `${g.label}, ${b.series}: ${fy(b.value)}`)}</title></rect>`);
+      const top = Math.min(y, base);
+      const height = Math.max(1, Math.abs(base - y));
+      parts.push(`<rect class="bar" x="${num(x)}" y="${num(top)}" width="${num(bw - 2)}" height="${num(height)}" fill="${PALETTE[si % PALETTE.length]}"><title>${escapeXml(b.label ?? `${g.label}, ${b.series}: ${fy(b.value)}`)}</title></rect>`);
     }
     parts.push(`${twoLines(num(M.l + gi * gw + gw / 2), H - M.b + 16, g.label)}</g>`);
   });
