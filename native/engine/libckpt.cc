@@ -188,6 +188,7 @@ std::string g_hostname, g_progname, g_ckpt_root, g_coord_host = "127.0.0.1";
 int g_coord_port = 7779;
 int g_interval = -1;
 bool g_enabled = false;
+bool g_forked = true;
 
 // Saved process state (lives in this library's memory, so it is part of the
 // image itself and the restore code finds it where it left it).
@@ -899,6 +900,7 @@ void mkdir_p(const std::string& path) {
 std::string error_path() { return image_dir() + "/" + g_upid.text() + ".error"; }
 
 uint32_t fork_flags_of(uint64_t s, uint64_t e);
+uint64_t g_t_read, g_t_write, g_t_finish, g_t_scan;
 
 // Writes the image of the frozen copy `child`. Returns the final path.
 std::string write_image(pid_t child, std::string& err) {
@@ -929,6 +931,8 @@ std::string write_image(pid_t child, std::string& err) {
     const void* copy;  // shared-anon copy base or null
   };
   std::vector<Piece> pieces;
+  g_t_read = g_t_write = g_t_finish = 0;
+  uint64_t tscan = mono_ns();
   for (auto& m : lines) {
     if (m.path == "[vsyscall]") continue;
     if (m.path == "[vvar]") {
@@ -1008,6 +1012,7 @@ std::string write_image(pid_t child, std::string& err) {
   for (auto& pc : pieces)
     if (pc.copy) descs[pc.desc].data_bytes = pc.end - pc.start;
 
+  g_t_scan = mono_ns() - tscan;
   h.n_regions = (int32_t)descs.size();
   h.n_fds = g_nfds;
   uint64_t total = 0;
@@ -1096,7 +1101,9 @@ std::string write_image(pid_t child, std::string& err) {
         if (pc.copy) {
           src = static_cast<const char*>(pc.copy) + (a - pc.start);
         } else {
+          uint64_t tr = mono_ns();
           ssize_t r = pread(mem, buf, len, (off_t)a);
+          g_t_read += mono_ns() - tr;
           if (r != (ssize_t)len) {
             // A page that cannot be read (e.g. beyond a truncated file):
             // fill with zeros page by page.
@@ -1106,12 +1113,16 @@ std::string write_image(pid_t child, std::string& err) {
           src = buf;
         }
         ckpt::image::InBuffer in{src, len, 0};
+        uint64_t tw = mono_ns();
         while (in.pos < in.size) wr.write(in);
+        g_t_write += mono_ns() - tw;
         a += len;
       }
       wr.end_region();
     }
+    uint64_t tf = mono_ns();
     wr.finish();
+    g_t_finish = mono_ns() - tf;
   } catch (const std::exception& e) {
     err = e.what();
     path.clear();
@@ -1119,6 +1130,8 @@ std::string write_image(pid_t child, std::string& err) {
   munmap(buf, kBuf);
   close(pm);
   close(mem);
+  logmsg(2, "image: scan %.1f ms, read %.1f ms, compress/queue %.1f ms, finish %.1f ms", g_t_scan / 1e6,
+         g_t_read / 1e6, g_t_write / 1e6, g_t_finish / 1e6);
   return path;
 }
 
@@ -1319,13 +1332,17 @@ bool checkpoint_once(const proto::Header& req) {
   if (req.numPeers) g_num_peers = req.numPeers;
   g_fail[0] = 0;
 
+  uint64_t t0 = mono_ns();
   if (!barrier("CKPT:SUSPEND", proto::WorkerState::PreSuspend)) _exit(0);
+  uint64_t t1 = mono_ns();
   // Keep fork() out while we stop threads, and wait for forks in flight.
   g_ckpt_pending.store(1);
   while (g_in_fork.load() > 0) usleep(1000);
   plan_shared_copies();
   bool stopped = suspend_all();
+  uint64_t t2 = mono_ns();
   if (!barrier("CKPT:FROZEN", proto::WorkerState::Suspended)) _exit(0);
+  uint64_t t3 = mono_ns();
 
   pid_t child = -1;
   if (stopped) {
@@ -1348,8 +1365,13 @@ bool checkpoint_once(const proto::Header& req) {
       }
     }
   }
+  uint64_t t4 = mono_ns();
   if (!barrier("CKPT:SNAPSHOT", proto::WorkerState::Checkpointing)) _exit(0);
-  bool keep_stopped = exit_after && !g_fail[0];
+  uint64_t t5 = mono_ns();
+  // Forked checkpointing (default): the application runs while the image is
+  // written from the frozen copy. CKPT_FORKED=0 keeps it stopped until the
+  // image is written, as DMTCP does (less CPU competition, longer downtime).
+  bool keep_stopped = (exit_after || !g_forked) && !g_fail[0];
   if (!keep_stopped) release_threads();
   g_ckpt_pending.store(0);
   futex_wake_all(&g_pending_word);
@@ -1369,9 +1391,12 @@ bool checkpoint_once(const proto::Header& req) {
     write_error_file(err);
     path = error_path();
     if (keep_stopped) release_threads();
+    keep_stopped = false;
     exit_after = false;
   }
+  uint64_t t6 = mono_ns();
   if (!barrier("CKPT:WRITE", proto::WorkerState::Checkpointed)) _exit(0);
+  uint64_t t7 = mono_ns();
   // The first worker of the computation commits the generation once every
   // process has written its image (all are past CKPT:WRITE).
   if (g_upid.pid == g_comp.pid && path.size() > 5 && path.compare(path.size() - 5, 5, ".ckpt") == 0) {
@@ -1381,10 +1406,17 @@ bool checkpoint_once(const proto::Header& req) {
       logmsg(0, "generation %u not committed: %s", g_comp.generation, e.what());
     }
   }
+  uint64_t t8 = mono_ns();
+  logmsg(2,
+         "checkpoint %u: suspend barrier %.1f ms, stop %.1f ms, frozen barrier %.1f ms, capture+fork %.1f ms, "
+         "snapshot barrier %.1f ms, write %.1f ms, write barrier %.1f ms, commit %.1f ms",
+         g_comp.generation, (t1 - t0) / 1e6, (t2 - t1) / 1e6, (t3 - t2) / 1e6, (t4 - t3) / 1e6, (t5 - t4) / 1e6,
+         (t6 - t5) / 1e6, (t7 - t6) / 1e6, (t8 - t7) / 1e6);
   proto::Header h = base_header(proto::MsgType::CkptFilename, proto::WorkerState::Checkpointed);
   std::string pl = proto::make_ckpt_filename_payload(path, "", g_hostname);
   send_msg(kCoordFd, h, pl.data(), pl.size());
   if (exit_after) _exit(0);
+  if (keep_stopped) release_threads();
   send_msg(kCoordFd, base_header(proto::MsgType::WorkerResuming, proto::WorkerState::Running));
   return false;
 }
@@ -1724,6 +1756,7 @@ void ckpt_init() {
     g_ckpt_root = dir ? std::string(cwd) + "/" + dir : std::string(cwd);
   }
   setenv("CKPT_DIR", g_ckpt_root.c_str(), 1);  // children that chdir keep the same root
+  if (const char* f = getenv("CKPT_FORKED")) g_forked = f[0] != '0';
   g_sig = SIGRTMAX - 1;
   if (const char* s = getenv("CKPT_SIGNAL")) g_sig = atoi(s);
   struct utsname u;

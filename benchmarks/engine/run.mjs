@@ -1,0 +1,375 @@
+#!/usr/bin/env node
+// Built-in engine benchmark: checkpoint time, restart time, application
+// downtime and image size for a process holding 64 MiB / 512 MiB / 2 GiB of
+// resident incompressible memory, next to the raw write/read bandwidth of the
+// same directory measured in the same run; DMTCP (gzip and --no-gzip) on the
+// same program when DMTCP_PREFIX is set; runtime overhead on a CPU-bound loop.
+//
+//   node benchmarks/engine/run.mjs [--sizes 64,512,2048] [--runs 3] [--dir DIR] [--json FILE]
+//
+// Nothing here is pass/fail: medians with min-max are printed (and written as
+// JSON), ratios are computed against the raw figures of the same run.
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, '..', '..');
+const bin = path.join(root, 'build', 'Release');
+
+function arg(name, dflt) {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? process.argv[i + 1] : dflt;
+}
+const sizes = arg('sizes', '64,512,2048').split(',').map(Number);
+const runs = Number(arg('runs', '3'));
+const baseDir = arg('dir', fs.mkdtempSync(path.join(os.tmpdir(), 'ckpt-bench-engine-')));
+const jsonOut = arg('json', null);
+const dmtcpPrefix = process.env.DMTCP_PREFIX || null;
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const median = (a) => {
+  const s = [...a].sort((x, y) => x - y);
+  return s.length ? s[Math.floor((s.length - 1) / 2)] : NaN;
+};
+const stats = (a) => ({ median: median(a), min: Math.min(...a), max: Math.max(...a), runs: a });
+const mib = (b) => b / 1048576;
+
+async function waitFor(what, fn, timeoutMs = 120_000, stepMs = 5) {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(stepMs);
+  }
+}
+
+function compile(name) {
+  const out = path.join(baseDir, name);
+  execFileSync('gcc', ['-O2', '-o', out, path.join(here, `${name}.c`)]);
+  return out;
+}
+
+function dirBytes(d) {
+  let total = 0;
+  for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+    const p = path.join(d, e.name);
+    if (e.isDirectory()) total += dirBytes(p);
+    else if (e.isFile()) total += fs.statSync(p).size;
+  }
+  return total;
+}
+
+function dropCaches() {
+  try {
+    fs.writeFileSync('/proc/sys/vm/drop_caches', '1');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+// Raw sequential write (4 MiB buffered writes + fsync, like the image
+// writer) and read of `bytes` in the benchmark directory.
+function rawIo(bytes) {
+  const file = path.join(baseDir, 'raw.bin');
+  const buf = Buffer.alloc(4 << 20);
+  for (let i = 0; i < buf.length; i += 4) buf.writeUInt32LE((Math.random() * 2 ** 32) >>> 0, i);
+  let t = process.hrtime.bigint();
+  const fd = fs.openSync(file, 'w');
+  for (let done = 0; done < bytes; done += buf.length) fs.writeSync(fd, buf, 0, Math.min(buf.length, bytes - done));
+  fs.fsyncSync(fd);
+  fs.closeSync(fd);
+  const writeS = Number(process.hrtime.bigint() - t) / 1e9;
+  const cold = dropCaches();
+  t = process.hrtime.bigint();
+  const rfd = fs.openSync(file, 'r');
+  while (fs.readSync(rfd, buf, 0, buf.length, null) > 0);
+  fs.closeSync(rfd);
+  const readS = Number(process.hrtime.bigint() - t) / 1e9;
+  fs.rmSync(file);
+  return { writeS, readS, writeMiBs: mib(bytes) / writeS, readMiBs: mib(bytes) / readS, coldRead: cold };
+}
+
+class Coordinator {
+  constructor(exe, extra = []) {
+    this.exe = exe;
+    this.extra = extra;
+  }
+  async start() {
+    const pf = path.join(baseDir, `port-${Date.now()}-${Math.random()}`);
+    this.proc = spawn(this.exe, ['--coord-port', '0', '--port-file', pf, ...this.extra], { stdio: 'ignore' });
+    this.port = await waitFor('coordinator', () => {
+      try {
+        return Number(fs.readFileSync(pf, 'utf8').trim()) || null;
+      } catch {
+        return null;
+      }
+    });
+    return this;
+  }
+  cmd(...a) {
+    return spawnSync(path.join(bin, 'dmtcp_command'), ['-p', String(this.port), ...a], { encoding: 'utf8' });
+  }
+  status() {
+    try {
+      const j = JSON.parse(this.cmd('--json', 's').stdout);
+      return { peers: j.num_peers, running: j.running };
+    } catch {
+      return { peers: -1, running: false };
+    }
+  }
+  stop() {
+    this.proc.kill('SIGKILL');
+  }
+}
+
+// A job whose stdout is a file we poll.
+function startJob(argv, env, out) {
+  const fd = fs.openSync(out, 'w');
+  const p = spawn(argv[0], argv.slice(1), { stdio: ['ignore', fd, fd], env: { ...process.env, ...env }, detached: true });
+  fs.closeSync(fd);
+  p.exitedP = new Promise((r) => p.on('exit', r));
+  return p;
+}
+const readOut = (f) => (fs.existsSync(f) ? fs.readFileSync(f, 'utf8') : '');
+
+// The subject's longest loop gap since its previous report, in ms. The
+// subject is found through its output file's owner: we signal by pid.
+async function gapMs(pid, out) {
+  const before = (readOut(out).match(/gap_us=/g) || []).length;
+  process.kill(pid, 'SIGUSR1');
+  await waitFor('gap report', () => (readOut(out).match(/gap_us=/g) || []).length > before, 30_000);
+  const all = [...readOut(out).matchAll(/gap_us=(\d+)/g)];
+  return Number(all[all.length - 1][1]) / 1000;
+}
+
+// PID (host view) of the benchmark subject among the descendants of `root`.
+function subjectPid(rootPid, name) {
+  const found = [];
+  const walk = (p) => {
+    let kids = [];
+    try {
+      kids = fs.readFileSync(`/proc/${p}/task/${p}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+    } catch {
+      return;
+    }
+    for (const k of kids) {
+      try {
+        if (fs.readFileSync(`/proc/${k}/comm`, 'utf8').trim() === name) found.push(k);
+      } catch {
+        /* gone */
+      }
+      walk(k);
+    }
+  };
+  walk(rootPid);
+  return found[0];
+}
+
+// Engine modes: raw chunks or zstd-1; forked (the application resumes while
+// the image is written from the frozen copy) or stopped (DMTCP-like).
+const MODES = {
+  none: { CKPT_COMPRESS: 'none' },
+  zstd: {},
+  noneStopped: { CKPT_COMPRESS: 'none', CKPT_FORKED: '0' },
+};
+
+async function builtinTrial(coord, memExe, sizeMiB, mode) {
+  const ckptDir = path.join(baseDir, `builtin-${mode}-${sizeMiB}-${Date.now()}`);
+  fs.mkdirSync(ckptDir);
+  const env = {
+    DMTCP_COORD_HOST: '127.0.0.1',
+    DMTCP_COORD_PORT: String(coord.port),
+    CKPT_DIR: ckptDir,
+    ...MODES[mode],
+  };
+  const out = path.join(baseDir, 'subject.out');
+  const job = startJob([path.join(bin, 'ckpt-restart'), 'launch', '--', memExe, String(sizeMiB)], env, out);
+  await waitFor('subject ready', () => readOut(out).includes('ready') && coord.status().running);
+  const pid = await waitFor('subject pid', () => subjectPid(job.pid, 'mem'));
+  await gapMs(pid, out);
+  let t = process.hrtime.bigint();
+  const r = coord.cmd('bc');
+  const ckptS = Number(process.hrtime.bigint() - t) / 1e9;
+  if (r.status !== 0) throw new Error(`checkpoint failed: ${r.stdout}${r.stderr}`);
+  const downMs = await gapMs(pid, out);
+  const imageBytes = dirBytes(ckptDir);
+  job.kill('SIGKILL');
+  await job.exitedP;
+  await waitFor('coordinator empty', () => coord.status().peers === 0);
+  const cold = dropCaches();
+  const out2 = path.join(baseDir, 'subject2.out');
+  t = process.hrtime.bigint();
+  const rj = startJob([path.join(bin, 'ckpt-restart'), 'restart', ckptDir], env, out2);
+  await waitFor('restarted subject running', () => coord.status().running, 120_000, 2);
+  const restartS = Number(process.hrtime.bigint() - t) / 1e9;
+  rj.kill('SIGKILL');
+  await rj.exitedP;
+  await waitFor('coordinator empty', () => coord.status().peers === 0);
+  fs.rmSync(ckptDir, { recursive: true, force: true });
+  return { ckptS, restartS, downMs, imageBytes, coldRestart: cold };
+}
+
+async function dmtcpTrial(memExe, sizeMiB, gzip) {
+  const coord = await new Coordinator(path.join(dmtcpPrefix, 'bin', 'dmtcp_coordinator')).start();
+  const ckptDir = path.join(baseDir, `dmtcp-${gzip}-${sizeMiB}-${Date.now()}`);
+  fs.mkdirSync(ckptDir);
+  const common = ['-j', '-h', '127.0.0.1', '-p', String(coord.port), '--ckptdir', ckptDir];
+  const out = path.join(baseDir, 'dmtcp.out');
+  const job = startJob([path.join(dmtcpPrefix, 'bin', 'dmtcp_launch'), ...common, ...(gzip ? [] : ['--no-gzip']), memExe, String(sizeMiB)], { DMTCP_QUIET: '2' }, out);
+  try {
+    await waitFor('dmtcp subject ready', () => readOut(out).includes('ready') && coord.status().running);
+    const pid = await waitFor('subject pid', () => subjectPid(job.pid, 'mem') ?? (fs.readFileSync(`/proc/${job.pid}/comm`, 'utf8').trim() === 'mem' ? job.pid : null));
+    await gapMs(pid, out);
+    let t = process.hrtime.bigint();
+    const r = coord.cmd('bc');
+    const ckptS = Number(process.hrtime.bigint() - t) / 1e9;
+    if (r.status !== 0) throw new Error(`DMTCP checkpoint failed: ${r.stdout}`);
+    const downMs = await gapMs(pid, out);
+    const images = fs.readdirSync(ckptDir).filter((f) => f.endsWith('.dmtcp'));
+    const imageBytes = images.reduce((s, f) => s + fs.statSync(path.join(ckptDir, f)).size, 0);
+    coord.cmd('k');
+    await job.exitedP;
+    await waitFor('coordinator empty', () => coord.status().peers === 0);
+    const cold = dropCaches();
+    t = process.hrtime.bigint();
+    const rj = startJob([path.join(dmtcpPrefix, 'bin', 'dmtcp_restart'), '-j', '-h', '127.0.0.1', '-p', String(coord.port), ...images.map((f) => path.join(ckptDir, f))], { DMTCP_QUIET: '2' }, path.join(baseDir, 'dmtcp2.out'));
+    await waitFor('DMTCP restart running', () => coord.status().running, 120_000, 2);
+    const restartS = Number(process.hrtime.bigint() - t) / 1e9;
+    coord.cmd('k');
+    await rj.exitedP;
+    return { ckptS, restartS, downMs, imageBytes, coldRestart: cold };
+  } finally {
+    coord.stop();
+    fs.rmSync(ckptDir, { recursive: true, force: true });
+  }
+}
+
+// CPU-bound loop natively and under the engine (no checkpoint taken):
+// user+sys CPU seconds of the whole job and wall seconds.
+function timed(argv, env) {
+  const r = spawnSync('bash', ['-c', 'TIMEFORMAT="%R %U %S"; time "$@" >/dev/null', 'bash', ...argv], {
+    encoding: 'utf8',
+    env: { ...process.env, ...env },
+  });
+  const [real, user, sys] = r.stderr.trim().split('\n').pop().split(' ').map(Number);
+  return { wallS: real, cpuS: user + sys };
+}
+
+async function overhead(coord, spinExe, rounds) {
+  const env = { DMTCP_COORD_HOST: '127.0.0.1', DMTCP_COORD_PORT: String(coord.port), CKPT_DIR: baseDir };
+  const steps = '6000';
+  const native = [];
+  const engine = [];
+  timed([spinExe, steps], {});
+  for (let i = 0; i < rounds; i++) {
+    native.push(timed([spinExe, steps], {}));
+    engine.push(timed([path.join(bin, 'ckpt-restart'), 'launch', '--', spinExe, steps], env));
+  }
+  const nc = median(native.map((x) => x.cpuS));
+  const ec = median(engine.map((x) => x.cpuS));
+  const nw = median(native.map((x) => x.wallS));
+  const ew = median(engine.map((x) => x.wallS));
+  return {
+    nativeCpuS: stats(native.map((x) => x.cpuS)),
+    engineCpuS: stats(engine.map((x) => x.cpuS)),
+    nativeWallS: stats(native.map((x) => x.wallS)),
+    engineWallS: stats(engine.map((x) => x.wallS)),
+    cpuOverheadPct: ((ec - nc) / nc) * 100,
+    wallOverheadPct: ((ew - nw) / nw) * 100,
+  };
+}
+
+async function main() {
+  for (const f of ['libckpt.so', 'ckpt-restart', 'dmtcp_coordinator', 'dmtcp_command'])
+    if (!fs.existsSync(path.join(bin, f))) throw new Error(`build/Release/${f} is missing: run scripts/dev-build.sh`);
+  const memExe = compile('mem');
+  const spinExe = compile('spin');
+  const coord = await new Coordinator(path.join(bin, 'dmtcp_coordinator')).start();
+  const machine = {
+    cpu: (fs.readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/) || [])[1],
+    cpus: os.cpus().length,
+    memGiB: +(os.totalmem() / 2 ** 30).toFixed(1),
+    kernel: os.release(),
+    node: process.version,
+    dir: baseDir,
+    loadavgStart: os.loadavg(),
+  };
+  const results = { schema: 'ckpt-bench-engine/1', date: new Date().toISOString(), machine, sizes: [], overhead: null };
+  console.log(`engine benchmark in ${baseDir} (${machine.cpus} CPUs, load ${machine.loadavgStart.map((x) => x.toFixed(1)).join(' ')})`);
+  for (const size of sizes) {
+    const row = { sizeMiB: size, builtin: {}, dmtcp: {}, raw: null };
+    const rawRuns = [];
+    for (const compress of Object.keys(MODES)) {
+      const trials = [];
+      for (let i = 0; i < runs; i++) trials.push(await builtinTrial(coord, memExe, size, compress));
+      row.builtin[compress] = {
+        ckptS: stats(trials.map((t) => t.ckptS)),
+        restartS: stats(trials.map((t) => t.restartS)),
+        downMs: stats(trials.map((t) => t.downMs)),
+        imageBytes: median(trials.map((t) => t.imageBytes)),
+        coldRestart: trials.every((t) => t.coldRestart),
+      };
+      if (compress === 'none') for (let i = 0; i < runs; i++) rawRuns.push(rawIo(row.builtin.none.imageBytes));
+    }
+    row.raw = {
+      writeS: stats(rawRuns.map((r) => r.writeS)),
+      readS: stats(rawRuns.map((r) => r.readS)),
+      writeMiBs: median(rawRuns.map((r) => r.writeMiBs)),
+      readMiBs: median(rawRuns.map((r) => r.readMiBs)),
+      coldRead: rawRuns.every((r) => r.coldRead),
+    };
+    const b = row.builtin.none;
+    const bs = row.builtin.noneStopped;
+    row.ratios = {
+      ckptVsRawWrite: b.ckptS.median / row.raw.writeS.median,
+      ckptStoppedVsRawWrite: bs.ckptS.median / row.raw.writeS.median,
+      restartVsRawRead: b.restartS.median / row.raw.readS.median,
+    };
+    if (dmtcpPrefix) {
+      for (const gzip of [false, true]) {
+        const trials = [];
+        for (let i = 0; i < runs; i++) trials.push(await dmtcpTrial(memExe, size, gzip));
+        row.dmtcp[gzip ? 'gzip' : 'noGzip'] = {
+          ckptS: stats(trials.map((t) => t.ckptS)),
+          restartS: stats(trials.map((t) => t.restartS)),
+          downMs: stats(trials.map((t) => t.downMs)),
+          imageBytes: median(trials.map((t) => t.imageBytes)),
+        };
+      }
+      row.ratios.dmtcpNoGzipCkptOverOurs = row.dmtcp.noGzip.ckptS.median / b.ckptS.median;
+      row.ratios.dmtcpNoGzipCkptOverOursStopped = row.dmtcp.noGzip.ckptS.median / bs.ckptS.median;
+      row.ratios.dmtcpNoGzipRestartOverOurs = row.dmtcp.noGzip.restartS.median / b.restartS.median;
+    }
+    results.sizes.push(row);
+    const f = (x) => x.toFixed(3);
+    console.log(
+      `${size} MiB: ckpt raw ${f(b.ckptS.median)} s (raw write ${f(row.raw.writeS.median)} s, x${row.ratios.ckptVsRawWrite.toFixed(2)}), ` +
+        `restart ${f(b.restartS.median)} s (raw read ${f(row.raw.readS.median)} s, x${row.ratios.restartVsRawRead.toFixed(2)}), ` +
+        `downtime ${b.downMs.median.toFixed(1)} ms, image ${mib(b.imageBytes).toFixed(1)} MiB; ` +
+        `stopped-mode ckpt ${f(bs.ckptS.median)} s (x${row.ratios.ckptStoppedVsRawWrite.toFixed(2)}) downtime ${bs.downMs.median.toFixed(1)} ms; ` +
+        `zstd ckpt ${f(row.builtin.zstd.ckptS.median)} s image ${mib(row.builtin.zstd.imageBytes).toFixed(1)} MiB` +
+        (dmtcpPrefix
+          ? `; DMTCP --no-gzip ckpt ${f(row.dmtcp.noGzip.ckptS.median)} s restart ${f(row.dmtcp.noGzip.restartS.median)} s downtime ${row.dmtcp.noGzip.downMs.median.toFixed(1)} ms, gzip ckpt ${f(row.dmtcp.gzip.ckptS.median)} s`
+          : ''),
+    );
+  }
+  results.overhead = await overhead(coord, spinExe, Math.max(5, runs));
+  console.log(
+    `overhead on a CPU-bound loop: CPU ${results.overhead.cpuOverheadPct.toFixed(2)} %, wall ${results.overhead.wallOverheadPct.toFixed(2)} % ` +
+      `(native ${results.overhead.nativeCpuS.median.toFixed(3)} s CPU, engine ${results.overhead.engineCpuS.median.toFixed(3)} s CPU)`,
+  );
+  results.machine.loadavgEnd = os.loadavg();
+  coord.stop();
+  if (jsonOut) fs.writeFileSync(jsonOut, `${JSON.stringify(results, null, 2)}\n`);
+  if (!arg('dir', null)) fs.rmSync(baseDir, { recursive: true, force: true });
+}
+
+main().catch((e) => {
+  console.error(e instanceof Error ? e.message : e);
+  process.exit(1);
+});
