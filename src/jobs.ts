@@ -49,7 +49,8 @@ export const DURABLE_WAIT_MS = 60_000;
 export interface StartOptions {
   kind: EntryKind;
   name: string;
-  engine: EngineName;
+  /** 'auto' (restarts only): the engine that wrote the newest complete generation. */
+  engine: EngineName | 'auto';
   /** Host: the command. Container: the arguments appended to the start script. */
   command: string[];
   /** Root-filesystem directory, or null for the host. */
@@ -223,7 +224,6 @@ export class Jobs {
     if (!opts.image && opts.command.length === 0 && !opts.restart) {
       throw new CkptError('ERR_CKPT_USAGE', 'No command given: put it after `--`, e.g. `ckpt launch -- ./my-program arg`.');
     }
-    const engine = await requireEngine(opts.engine);
     let root: string | null = null;
     let bwrap: string | null = null;
     if (opts.image) {
@@ -236,6 +236,14 @@ export class Jobs {
     const label = opts.checkpoint ? `Checkpoint "${opts.checkpoint}"` : `Directory ${opts.ckptdir}`;
     if (opts.restart && opts.checkpoint) this.store.requireCheckpoint(opts.checkpoint);
     const ckptdir = this.resolveCheckpointDir(opts);
+    let engineName: EngineName = opts.engine === 'auto' ? 'builtin' : opts.engine;
+    if (opts.engine === 'auto' && opts.restart) {
+      // Restart with the engine that wrote the images.
+      const newest = await newestCompleteGeneration(ckptdir).catch(() => null);
+      if (newest) engineName = newest.format === 'dmtcp' ? 'dmtcp' : 'builtin';
+    }
+    const engine = await requireEngine(engineName);
+    opts = { ...opts, engine: engineName };
     if (opts.restart && engine.name === 'dmtcp') {
       // Compressed DMTCP images are expanded for dmtcp_restart, and the
       // background compressor must not touch them until the job runs again.
@@ -264,7 +272,7 @@ export class Jobs {
     const entry: RegistryEntry = {
       kind: opts.kind,
       name: opts.name,
-      engine: opts.engine,
+      engine: engine.name,
       leader: self,
       pgid: null,
       coordinator: { host: '127.0.0.1', port: 0, proc: null, portFile: null },

@@ -153,7 +153,9 @@ Examples:
   ckpt instance start --dmtcp-launch example --host server -- python3 app.py 8080
   ckpt instance start --engine dmtcp --dmtcp-launch example ./rootfs server 8080`,
   );
-  start.action(async (args: string[], o: { dmtcpLaunch?: string; dmtcpRestart?: string; engine: EngineName; host?: boolean; bind?: string[]; json?: boolean }) => {
+  start.action(async (args: string[], o: { dmtcpLaunch?: string; dmtcpRestart?: string; engine: EngineName; host?: boolean; bind?: string[]; json?: boolean }, cmd: Command) => {
+    // A restart without --engine uses the engine that wrote the images.
+    const engine = o.dmtcpRestart && cmd.getOptionValueSource('engine') === 'default' ? 'auto' : o.engine;
     if (o.dmtcpLaunch && o.dmtcpRestart) throw new CkptError('ERR_CKPT_USAGE', 'Use either --dmtcp-launch or --dmtcp-restart, not both.');
     let image: string | null = null;
     let name: string;
@@ -175,7 +177,7 @@ Examples:
     const svc = await jobs();
     if (!checkpoint) {
       // Apptainer's plain instance: no checkpoint control.
-      const plain = await svc.startPlain({ kind: 'instance', name, engine: o.engine, command: rest, image, binds, checkpoint: null, detach: true });
+      const plain = await svc.startPlain({ kind: 'instance', name, engine: 'builtin', command: rest, image, binds, checkpoint: null, detach: true });
       const e = plain.entry;
       if (o.json) printJson({ name: e.name, pid: e.leader.pid, engine: null, image: e.image, checkpoint: null, generation: null, coordinatorPort: null, ports: e.ports, log: e.log });
       else process.stdout.write(`instance "${e.name}" started without checkpoint control (use --dmtcp-launch NAME for that); pid ${e.leader.pid}, logs: ckpt instance logs ${e.name}\n`);
@@ -186,7 +188,7 @@ Examples:
       .start({
         kind: 'instance',
         name,
-        engine: o.engine,
+        engine,
         command: rest,
         image,
         binds,

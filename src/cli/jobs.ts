@@ -194,7 +194,9 @@ Examples:
   ckpt restart sim --detach
   ckpt restart /scratch/ckpt --engine dmtcp --generation 4`,
   );
-  restart.action(async (target: string, o: { generation?: number; engine: EngineName; name?: string; detach?: boolean; keep?: number; interval?: number; coordPort?: number; json?: boolean }) => {
+  restart.action(async (target: string, o: { generation?: number; engine: EngineName; name?: string; detach?: boolean; keep?: number; interval?: number; coordPort?: number; json?: boolean }, cmd: Command) => {
+    // Without --engine, restart with the engine that wrote the images.
+    const engine = cmd.getOptionValueSource('engine') === 'default' ? 'auto' : o.engine;
     const svc = await jobs();
     const { validateName } = await import('../store.js');
     const isDir = target.includes('/') || (fs.existsSync(target) && fs.statSync(target).isDirectory() && !svc.store.hasCheckpoint(target));
@@ -205,7 +207,7 @@ Examples:
       .start({
         kind: 'job',
         name,
-        engine: o.engine,
+        engine,
         command: [],
         image: null,
         checkpoint,

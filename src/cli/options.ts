@@ -44,7 +44,7 @@ export const OPTIONS = {
   json: { flags: '--json', description: 'print one JSON document on stdout (for scripts)' },
   engine: {
     flags: '--engine <engine>',
-    description: 'checkpoint engine: builtin (no install needed) or dmtcp (needs DMTCP_PREFIX or dmtcp_launch on PATH)',
+    description: 'checkpoint engine: builtin (no install needed) or dmtcp (needs DMTCP_PREFIX or dmtcp_launch on PATH); restarts default to the engine that wrote the images',
     parse: (v: string) => parseEngineName(v),
     default: 'builtin',
   },
