@@ -12,6 +12,10 @@
 //       namespace), so the timestamps compare directly.
 //   ckpt-bench-workload spin ITERATIONS
 //       A CPU-bound loop; prints "spin <seconds>" (runtime overhead).
+//   ckpt-bench-workload data BYTES FILE
+//       Writes BYTES of the same process-like test data to FILE (fsync'd): the
+//       input image of `ckpt bench stream`, so both benchmarks measure the
+//       same kind of bytes.
 //
 // LOGFILE is opened for each line (O_APPEND) and closed again, so no
 // descriptor is open across a checkpoint except stdio.
@@ -46,7 +50,7 @@ void log_line(const char* path, const char* line) {
 }
 
 int usage() {
-  std::fputs("usage: ckpt-bench-workload hold RSS_BYTES LOGFILE | spin ITERATIONS\n", stderr);
+  std::fputs("usage: ckpt-bench-workload hold RSS_BYTES LOGFILE | spin ITERATIONS | data BYTES FILE\n", stderr);
   return 2;
 }
 
@@ -80,6 +84,38 @@ int hold(uint64_t bytes, const char* log) {
   }
 }
 
+int data(uint64_t bytes, const char* path) {
+  bytes = (bytes + 4095) / 4096 * 4096;
+  int fd = ::open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    std::perror(path);
+    return 1;
+  }
+  // In 64 MiB pieces so memory stays small for large files; page numbers
+  // continue across pieces, so the file equals one generate() of BYTES.
+  const uint64_t piece = 64u << 20;
+  auto* buf = static_cast<unsigned char*>(std::malloc(piece));
+  if (!buf) return 1;
+  for (uint64_t off = 0; off < bytes; off += piece) {
+    const uint64_t n = bytes - off < piece ? bytes - off : piece;
+    for (uint64_t pg = 0; pg < n / 4096; ++pg) ckpt::bench::testdata::fill_page(buf + pg * 4096, off / 4096 + pg);
+    for (uint64_t done = 0; done < n;) {
+      const ssize_t w = ::write(fd, buf + done, n - done);
+      if (w < 0) {
+        std::perror(path);
+        return 1;
+      }
+      done += static_cast<uint64_t>(w);
+    }
+  }
+  std::free(buf);
+  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+    std::perror(path);
+    return 1;
+  }
+  return 0;
+}
+
 int spin(uint64_t iterations) {
   const int64_t t0 = mono_ns();
   uint64_t x = 88172645463325252ULL;
@@ -97,6 +133,12 @@ int main(int argc, char** argv) {
     const unsigned long long bytes = std::strtoull(argv[2], &end, 10);
     if (!end || *end || bytes < 4096) return usage();
     return hold(bytes, argv[3]);
+  }
+  if (argc == 4 && std::strcmp(argv[1], "data") == 0) {
+    char* end = nullptr;
+    const unsigned long long bytes = std::strtoull(argv[2], &end, 10);
+    if (!end || *end || bytes == 0) return usage();
+    return data(bytes, argv[3]);
   }
   if (argc == 3 && std::strcmp(argv[1], "spin") == 0) {
     char* end = nullptr;

@@ -3,14 +3,17 @@
  * through the image format and streaming core, raw and at zstd levels, as a
  * share of the storage bandwidth measured in the same run; gzip -1 (the
  * level DMTCP hard-codes), zstd -T0 and pigz on the same data as references.
- * The I/O runs natively (native/bench/stream_bench.cc on native/image).
+ * The timed image I/O is the images' own benchmark tool
+ * (build/Release/ckpt_stream_bench, native/image/tools/stream_bench.cc: write
+ * from memory to a durable image, read + verify with the cache evicted); the
+ * test data comes from ckpt-bench-workload (native/bench/testdata.h).
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { CkptError, fromNative } from '../errors.js';
-import { native } from '../native.js';
+import { CkptError } from '../errors.js';
+import { nativeBinDir } from '../native.js';
 import { measure, summarize, type RunPlan, type Stat } from './method.js';
 import { silentProgress, type Progress } from './progress.js';
 import type { StorageReference } from './runner.js';
@@ -32,18 +35,46 @@ export interface StreamOptions {
   plan: RunPlan;
 }
 
-interface StreamNative {
-  logicalBytes: number;
+/** What build/Release/ckpt_stream_bench (native/image/tools/stream_bench.cc) prints for write/read. */
+interface StreamToolResult {
+  op: 'write' | 'read';
+  bytes: number;
   fileBytes: number;
-  zeroBytes: number;
+  zeroBytes?: number;
   seconds: number;
 }
-/** exports.benchStream (native/addon/bench_stream.cc). */
-interface StreamBinding {
-  write(o: { path: string; bytes: number; zstd: boolean; level: number; threads: number; oDirect: boolean }): Promise<StreamNative>;
-  read(o: { path: string; bytes: number; threads: number; oDirect: boolean }): Promise<StreamNative>;
-  writeTestData(path: string, bytes: number): Promise<void>;
-  releaseTestData(): void;
+
+/** Runs one timed operation of the image streaming tool and parses its JSON line. */
+async function streamTool(args: string[], timeoutMs: number): Promise<StreamToolResult> {
+  const exe = path.join(nativeBinDir(), 'ckpt_stream_bench');
+  const r = await runTool(exe, args, timeoutMs);
+  if (r.code !== 0) throw new CkptError('ERR_CKPT_STATE', `ckpt_stream_bench ${args[0]} failed (${r.code}): ${r.stderr.trim() || 'no message'}`);
+  try {
+    return JSON.parse(r.stdout.trim()) as StreamToolResult;
+  } catch {
+    throw new CkptError('ERR_CKPT_INTERNAL', `ckpt_stream_bench printed no JSON: ${r.stdout.slice(0, 200)}`);
+  }
+}
+
+function runTool(exe: string, args: string[], timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(exe, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => {
+      if (stderr.length < 4096) stderr += d.toString();
+    });
+    const t = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.once('error', (e) => {
+      clearTimeout(t);
+      reject(new CkptError('ERR_CKPT_STATE', `cannot run ${exe}: ${e.message}`));
+    });
+    child.once('close', (code) => {
+      clearTimeout(t);
+      resolve({ code, stdout, stderr });
+    });
+  });
 }
 
 export function defaultStreamOptions(dir: string, quick: boolean): StreamOptions {
@@ -99,24 +130,26 @@ function timeTool(exe: string, args: string[], input: string, output: string): P
 export async function benchStream(o: StreamOptions, reference: StorageReference | null, progress: Progress = silentProgress): Promise<StreamResult> {
   validateStreamOptions(o);
   if (!reference) throw new CkptError('ERR_CKPT_STATE', 'no storage reference measured');
-  const bind = native<{ benchStream?: StreamBinding }>().benchStream;
-  if (!bind)
-    throw new CkptError('ERR_CKPT_UNSUPPORTED', 'streaming core unavailable: this build of ckpt has no image streaming benchmark binding (rebuild with npm rebuild)');
+  const bin = nativeBinDir();
+  for (const f of ['ckpt_stream_bench', 'ckpt-bench-workload'])
+    if (!fs.existsSync(path.join(bin, f)))
+      throw new CkptError('ERR_CKPT_UNSUPPORTED', `streaming core unavailable: ${path.join(bin, f)} is not built (run npm rebuild)`);
   const tmp = makeTempDir(o.dir);
   const image = path.join(tmp, 'bench.ckpt');
-  const call = async <T>(p: Promise<T>, what: string): Promise<T> => {
-    try {
-      return await p;
-    } catch (e) {
-      throw fromNative(e, what);
-    }
-  };
+  const data = path.join(tmp, 'data.raw');
+  // Generous: even a slow disk writes the test image within this.
+  const toolTimeout = Math.max(120_000, (o.imageBytes / MiB) * 1000);
   try {
     const configs: Array<{ codec: 'raw' | 'zstd'; level: number | null; direct: boolean }> = [
       { codec: 'raw', level: null, direct: false },
       ...(o.direct && reference.mode === 'direct' ? [{ codec: 'raw' as const, level: null, direct: true }] : []),
       ...o.zstdLevels.map((l) => ({ codec: 'zstd' as const, level: l, direct: false })),
     ];
+    // The test image, as a file: the tool loads it into memory (untimed) and
+    // writes it as an image; the reference tools compress the same bytes.
+    progress.phase('stream: generating test data');
+    const gen = await runTool(path.join(bin, 'ckpt-bench-workload'), ['data', String(o.imageBytes), data], toolTimeout);
+    if (gen.code !== 0) throw new CkptError('ERR_CKPT_IO', `cannot write test data to ${data}: ${gen.stderr.trim()}`);
     const rows: StreamRow[] = [];
     for (const c of configs) {
       const name = c.codec === 'raw' ? `raw${c.direct ? ', O_DIRECT' : ''}` : `zstd -${c.level}`;
@@ -127,14 +160,14 @@ export async function benchStream(o: StreamOptions, reference: StorageReference 
       await measure(
         o.plan,
         async (_i, warm) => {
-          const opts = { path: image, bytes: o.imageBytes, threads: o.threads, oDirect: c.direct };
-          const wr = await call(bind.write({ ...opts, zstd: c.codec === 'zstd', level: c.level ?? 1 }), `${name} image write`);
-          const rd = await call(bind.read(opts), `${name} image read`);
+          const common = [...(o.threads ? ['--threads', String(o.threads)] : []), ...(c.direct ? ['--direct'] : [])];
+          const wr = await streamTool(['write', data, image, '--codec', c.codec, '--level', String(c.level ?? 1), ...common], toolTimeout);
+          const rd = await streamTool(['read', image, ...common], toolTimeout);
           fs.rmSync(image, { force: true });
           fileBytes = wr.fileBytes;
           if (!warm) {
-            w.push(wr.logicalBytes / MiB / wr.seconds);
-            r.push(rd.logicalBytes / MiB / rd.seconds);
+            w.push(wr.bytes / MiB / wr.seconds);
+            r.push(rd.bytes / MiB / rd.seconds);
           }
           return 0;
         },
@@ -157,8 +190,6 @@ export async function benchStream(o: StreamOptions, reference: StorageReference 
     // References on the same bytes: the data as a plain file (cached, like
     // the memory a checkpoint reads), compressed into DIR and fsync'd.
     progress.phase('stream: reference tools');
-    const data = path.join(tmp, 'data.raw');
-    await call(bind.writeTestData(data, o.imageBytes), 'writing reference data');
     const level = o.zstdLevels[0] ?? 1;
     const tools: Array<{ tool: string; exe: string; args: string[] }> = [
       { tool: 'gzip -1', exe: 'gzip', args: ['-1', '-c'] },
@@ -206,7 +237,6 @@ export async function benchStream(o: StreamOptions, reference: StorageReference 
     };
   } finally {
     progress.done();
-    bind.releaseTestData();
     removeTempDir(tmp);
   }
 }
