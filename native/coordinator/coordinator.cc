@@ -8,6 +8,8 @@
 #include <mutex>
 #include <thread>
 
+#include <unistd.h>
+
 #include "coordinator/core.h"
 
 namespace ckpt::coordinator {
@@ -94,8 +96,16 @@ void Coordinator::start() {
   m.port = l.port;
   m.log = std::make_unique<detail::AsyncLog>(m.opts.quiet, m.opts.log);
   m.writer = std::make_unique<detail::FileWriter>();
-  m.loop = std::make_unique<detail::EventLoop>();
-  m.core = std::make_unique<detail::Core>(m.opts, l, *m.loop, *m.log, *m.writer);
+  try {
+    m.loop = std::make_unique<detail::EventLoop>();
+    m.core = std::make_unique<detail::Core>(m.opts, l, *m.loop, *m.log, *m.writer);
+  } catch (...) {
+    // The Core owns the listener only once constructed.
+    if (!m.core) close(l.fd);
+    m.core.reset();
+    m.loop.reset();
+    throw;
+  }
   m.core->on_event(m.event_cb);
   m.started = true;
   m.thread = std::thread([&m] { m.run(); });

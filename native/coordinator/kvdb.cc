@@ -127,6 +127,14 @@ void Kvdb::log_event(const std::string& event) {
   std::string val = seq + event;
   bytes_ += key.size() + val.size();
   m[key] = std::move(val);
+  // Bounded: a coordinator that checkpoints every few minutes for months
+  // must not grow without limit. The oldest entries go first (keys sort by
+  // time; the sequence numbers show what was dropped).
+  while (m.size() > kMaxEvents) {
+    auto first = m.begin();
+    bytes_ -= first->first.size() + first->second.size();
+    m.erase(first);
+  }
 }
 
 void Kvdb::clear() {

@@ -37,6 +37,8 @@ class Kvdb {
   size_t bytes() const { return bytes_; }
 
   static constexpr const char* kEventDb = "/Event_Timestamp_Ms";
+  // Entries kept in the event log (about 6 MB).
+  static constexpr size_t kMaxEvents = 100000;
 
  private:
   bool store(const std::string& db, const std::string& key, std::string value);

@@ -1,5 +1,7 @@
 #include <doctest/doctest.h>
 
+#include <cstdio>
+
 #include "coordinator/kvdb.h"
 
 using namespace ckpt::coordinator::detail;
@@ -57,4 +59,15 @@ TEST_CASE("event log keys never collide and the json dump is sorted") {
   j = k.to_json();
   CHECK(j.find("\"/a\": {\n    \"lines\": [\n      \"one\",\n      \"two\"\n    ]") != std::string::npos);
   CHECK(j.find("\"/a\"") > j.find("\"/Event_Timestamp_Ms\""));  // byte order: 'E' < 'a'
+}
+
+TEST_CASE("the event log is bounded and keeps the newest entries") {
+  Kvdb k(1 << 20);
+  for (size_t i = 0; i < Kvdb::kMaxEvents + 10; i++) k.log_event("E");
+  std::string j = k.to_json();
+  CHECK(j.find("\"00001-E\"") == std::string::npos);
+  CHECK(j.find("-E\"") != std::string::npos);
+  char last[32];
+  std::snprintf(last, sizeof last, "%05zu-E", Kvdb::kMaxEvents + 10);
+  CHECK(j.find(last) != std::string::npos);
 }
