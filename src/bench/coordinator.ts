@@ -230,6 +230,61 @@ async function measureSide(exe: string, workers: number, o: CoordinatorOptions, 
   }
 }
 
+/**
+ * One real DMTCP process (dmtcp_launch /bin/sleep) under the coordinator
+ * `exe`; `dmtcp_command -bc` timed plan.warmup + plan.runs times.
+ */
+async function realBlockingCheckpoint(exe: string, launch: string, o: CoordinatorOptions): Promise<Stat> {
+  const dir = makeTempDir(os.tmpdir());
+  const command = path.join(nativeBinDir(), 'dmtcp_command');
+  const cmd = (port: number, ...args: string[]) =>
+    new Promise<{ code: number | null; out: string }>((resolve) => {
+      const c = spawn(command, ['-p', String(port), '--timeout', '60', ...args], { stdio: ['ignore', 'pipe', 'ignore'] });
+      let out = '';
+      c.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      c.once('error', () => resolve({ code: -1, out }));
+      c.once('close', (code) => resolve({ code, out }));
+    });
+  let c: Running | null = null;
+  let job: ChildProcess | null = null;
+  try {
+    c = await startCoordinator(exe, dir);
+    const port = c.port;
+    const env: NodeJS.ProcessEnv = { ...process.env };
+    delete env.DMTCP_COORD_PORT;
+    job = spawn(launch, ['--coord-host', '127.0.0.1', '--coord-port', String(port), '--ckptdir', dir, '/bin/sleep', '1000'], { stdio: 'ignore', env, cwd: dir });
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const s = await cmd(port, '--json', 's');
+      try {
+        const j = JSON.parse(s.out) as { num_peers?: number; running?: boolean };
+        if (j.running && (j.num_peers ?? 0) >= 1) break;
+      } catch {
+        /* not yet */
+      }
+      if (job.exitCode !== null) throw new CkptError('ERR_CKPT_STATE', `dmtcp_launch exited with ${job.exitCode}`);
+      if (Date.now() > deadline) throw new CkptError('ERR_CKPT_TIMEOUT', 'the launched process did not join within 30 s');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const samples: number[] = [];
+    for (let i = 0; i < o.plan.warmup + o.plan.runs; i++) {
+      const t0 = performance.now();
+      const r = await cmd(port, 'bc');
+      const t = (performance.now() - t0) / 1000;
+      if (r.code !== 0) throw new CkptError('ERR_CKPT_STATE', `dmtcp_command -bc failed with ${r.code}`);
+      if (i >= o.plan.warmup) samples.push(t);
+    }
+    return summarize(samples, 's');
+  } finally {
+    if (job && job.exitCode === null) {
+      job.kill('SIGKILL');
+      await waitExit(job, 5000);
+    }
+    await c?.stop();
+    removeTempDir(dir);
+  }
+}
+
 export function validateCoordinatorOptions(o: CoordinatorOptions): void {
   if (!o.workers.length || !o.workers.every((n) => Number.isInteger(n) && n >= 1 && n <= 50000))
     throw new CkptError('ERR_CKPT_INVALID_ARGUMENT', 'worker counts must be integers from 1 to 50000');
@@ -288,11 +343,27 @@ export async function benchCoordinator(o: CoordinatorOptions, progress: Progress
     });
   }
 
-  // One worker, blocking checkpoint command (what `dmtcp_command -bc` sends), timed until the reply.
+  // One worker, blocking checkpoint. With DMTCP present: a real DMTCP
+  // process (dmtcp_launch /bin/sleep) and `dmtcp_command -bc`, the way users
+  // do it; otherwise a synthetic worker answering the same command.
   progress.phase('coordinator: blocking checkpoint, 1 worker');
   progress.step(step++, total);
   let blocking: CoordinatorResult['blockingCheckpoint'] = null;
-  {
+  const launch = orig.prefix ? path.join(orig.prefix, 'bin', 'dmtcp_launch') : null;
+  if (orig.exe && launch && fs.existsSync(launch)) {
+    const real = async (exe: string) => realBlockingCheckpoint(exe, launch, o);
+    let ck: Stat | null = null;
+    let dm: Stat | null = null;
+    let why: string | null = null;
+    try {
+      ck = await real(ours);
+      dm = await real(orig.exe);
+    } catch (e) {
+      why = `dmtcp_launch /bin/sleep: ${(e as Error).message}`;
+    }
+    blocking = { workload: 'dmtcp_launch /bin/sleep, dmtcp_command -bc', ckpt: ck, dmtcp: dm, speedup: ck && dm ? dm.median / ck.median : null, reason: why };
+  }
+  if (!blocking || !blocking.speedup) {
     const ckS = (await measureSide(ours, 1, o, true)).completes;
     const ck: Stat | null = ckS.length ? summarize(ckS, 's') : null;
     let dm: Stat | null = null;
@@ -306,7 +377,14 @@ export async function benchCoordinator(o: CoordinatorOptions, progress: Progress
         why = `original dmtcp_coordinator failed: ${(e as Error).message}`;
       }
     }
-    blocking = { ckpt: ck, dmtcp: dm, speedup: ck && dm ? dm.median / ck.median : null, reason: ck ? why : 'no reply to the blocking checkpoint' };
+    const earlier = blocking?.reason ? `; real DMTCP process: ${blocking.reason}` : '';
+    blocking = {
+      workload: 'synthetic worker, blocking checkpoint command',
+      ckpt: ck,
+      dmtcp: dm,
+      speedup: ck && dm ? dm.median / ck.median : null,
+      reason: ck ? (why ? why + earlier : earlier || null) : 'no reply to the blocking checkpoint',
+    };
   }
   progress.done();
   return {

@@ -71,7 +71,7 @@ function coordinatorHeadlines(c: CoordinatorResult): Headline[] {
       out.push(h(`coordinator.speedup.${r.workers}`, `${plural(r.dmtcp.workers)}: checkpoint round ${r.roundTripSpeedup.toFixed(1)}x faster than the original dmtcp_coordinator`, r.roundTripSpeedup, r.workers >= 900 && r.workers <= 961 ? '>= 10x' : null, r.workers >= 900 && r.workers <= 961 ? r.roundTripSpeedup >= 10 : null));
   }
   if (c.blockingCheckpoint)
-    out.push(h('coordinator.blockingCheckpoint.speedup', c.blockingCheckpoint.speedup === null ? `one-worker dmtcp_command -bc vs the original: not measured (${c.blockingCheckpoint.reason ?? 'unknown'})` : `one worker, blocking checkpoint (dmtcp_command -bc) ${c.blockingCheckpoint.speedup.toFixed(1)}x faster than with the original coordinator`, c.blockingCheckpoint.speedup, '>= 3x', c.blockingCheckpoint.speedup !== null && c.blockingCheckpoint.speedup >= 3));
+    out.push(h('coordinator.blockingCheckpoint.speedup', c.blockingCheckpoint.speedup === null ? `one-worker dmtcp_command -bc vs the original: not measured (${c.blockingCheckpoint.reason ?? 'unknown'})` : `one worker, blocking checkpoint (${c.blockingCheckpoint.workload}) ${c.blockingCheckpoint.speedup.toFixed(1)}x faster than with the original coordinator`, c.blockingCheckpoint.speedup, '>= 3x', c.blockingCheckpoint.speedup !== null && c.blockingCheckpoint.speedup >= 3));
   if (!c.dmtcp.available) out.push(h('coordinator.dmtcp', `original dmtcp_coordinator not compared: ${c.dmtcp.reason ?? 'absent'}`, null, null, null));
   return out;
 }

@@ -94,8 +94,15 @@ export interface CoordinatorRow {
 export interface CoordinatorResult {
   available: true;
   rows: CoordinatorRow[];
-  /** One synthetic worker, blocking checkpoint command (what `dmtcp_command -bc` sends) until its reply (seconds), ours vs the original; null when not measured. */
-  blockingCheckpoint: { ckpt: Stat | null; dmtcp: Stat | null; speedup: number | null; reason: string | null } | null;
+  /** One worker, blocking checkpoint until its reply (seconds), ours vs the original; null when not measured. */
+  blockingCheckpoint: {
+    /** What was checkpointed: "dmtcp_launch /bin/sleep, dmtcp_command -bc" (DMTCP present) or "synthetic worker, blocking checkpoint command". */
+    workload: string;
+    ckpt: Stat | null;
+    dmtcp: Stat | null;
+    speedup: number | null;
+    reason: string | null;
+  } | null;
   dmtcp: { available: boolean; reason: string | null; prefix: string | null; maxWorkers: number };
 }
 

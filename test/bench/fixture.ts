@@ -104,7 +104,7 @@ export function fullDocument(): BenchDocument {
         const dm = coordSide(w, 20);
         return { workers: w, ckpt: ck, dmtcp: dm, dmtcpReason: null, roundTripSpeedup: dm.roundTrip.median / ck.roundTrip.median };
       }),
-      blockingCheckpoint: { ckpt: st('s', 0.01, 0.009, 0.012), dmtcp: st('s', 0.05, 0.048, 0.06), speedup: 5, reason: null },
+      blockingCheckpoint: { workload: 'dmtcp_launch /bin/sleep, dmtcp_command -bc', ckpt: st('s', 0.01, 0.009, 0.012), dmtcp: st('s', 0.05, 0.048, 0.06), speedup: 5, reason: null },
       dmtcp: { available: true, reason: null, prefix: '/opt/dmtcp', maxWorkers: 961 },
     },
     checkpoint: {
