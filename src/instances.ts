@@ -57,6 +57,8 @@ export interface RegistryEntry {
   startedAt: string;
   /** Set by `ckpt restart` / `--dmtcp-restart`. */
   restartedFrom: { dir: string; generation: number | null } | null;
+  /** This run created its named checkpoint (it is removed again if it stays empty). */
+  createdCheckpoint?: boolean;
 }
 
 interface RegistryFile {

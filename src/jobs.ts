@@ -13,7 +13,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { applyRetention, chooseRestart, compressDmtcpImages, expandDmtcpImages, newestCompleteGeneration, withImagesLock, type GenerationInfo } from './checkpoints.js';
+import { applyRetention, chooseRestart, compressDmtcpImages, expandDmtcpImages, newestCompleteGeneration, scanGenerations, withImagesLock, type GenerationInfo } from './checkpoints.js';
 import { coordinatorCommand, startCoordinator, stopCoordinator, type CommandReply } from './coordproc.js';
 import type { Engine, EngineContext, ExecSpec, RestartSource } from './engines/engine.js';
 import { requireEngine } from './engines/engine.js';
@@ -67,6 +67,8 @@ export interface StartOptions {
   restart?: { generation?: number } | null;
   /** Return at once (instances always do). */
   detach: boolean;
+  /** Set internally: this start created the named checkpoint (removed again if it stays empty). */
+  createdCheckpoint?: boolean;
   coordPort?: number;
   /** Extra environment for the job. */
   env?: NodeJS.ProcessEnv;
@@ -235,6 +237,9 @@ export class Jobs {
     // Fail on an empty, incomplete or foreign checkpoint before anything starts.
     const label = opts.checkpoint ? `Checkpoint "${opts.checkpoint}"` : `Directory ${opts.ckptdir}`;
     if (opts.restart && opts.checkpoint) this.store.requireCheckpoint(opts.checkpoint);
+    // A named engine is checked before anything is created on disk.
+    if (opts.engine !== 'auto') await requireEngine(opts.engine);
+    const created = Boolean(opts.checkpoint && opts.createCheckpoint && !this.store.hasCheckpoint(opts.checkpoint));
     const ckptdir = this.resolveCheckpointDir(opts);
     let engineName: EngineName = opts.engine === 'auto' ? 'builtin' : opts.engine;
     if (opts.engine === 'auto' && opts.restart) {
@@ -243,7 +248,7 @@ export class Jobs {
       if (newest) engineName = newest.format === 'dmtcp' ? 'dmtcp' : 'builtin';
     }
     const engine = await requireEngine(engineName);
-    opts = { ...opts, engine: engineName };
+    opts = { ...opts, engine: engineName, createdCheckpoint: created };
     if (opts.restart && engine.name === 'dmtcp') {
       // Compressed DMTCP images are expanded for dmtcp_restart, and the
       // background compressor must not touch them until the job runs again.
@@ -288,8 +293,14 @@ export class Jobs {
       detached: opts.detach,
       startedAt: new Date().toISOString(),
       restartedFrom: source ? { dir: source.dir, generation: source.generation } : null,
+      createdCheckpoint: Boolean(opts.createdCheckpoint),
     };
-    await this.registry.add(entry);
+    try {
+      await this.registry.add(entry);
+    } catch (err) {
+      await this.dropEmptyCheckpoint(entry);
+      throw err;
+    }
     let coord: CoordinatorRef | null = null;
     let proc: ManagedProcess | null = null;
     try {
@@ -373,7 +384,24 @@ export class Jobs {
       if (proc?.pid && !proc.exitStatus) await proc.stop(2_000).catch(() => {});
       if (coord) await stopCoordinator(coord).catch(() => {});
       await this.registry.remove(entry.kind, entry.name).catch(() => {});
+      await this.dropEmptyCheckpoint(entry);
       throw err;
+    }
+  }
+
+  /**
+   * A named checkpoint that `launch` created for a job that ended without
+   * ever checkpointing is removed, so short runs leave no clutter. Only ever
+   * an auto-created one, and only when the indexer finds no image in it.
+   */
+  private async dropEmptyCheckpoint(entry: RegistryEntry): Promise<void> {
+    if (!entry.createdCheckpoint || !entry.checkpoint || !entry.checkpointDir) return;
+    try {
+      if ((await scanGenerations(entry.checkpointDir)).length > 0) return;
+      if ((await this.registry.usersOf(entry.checkpoint)).length > 0) return;
+      await this.store.deleteCheckpoint(entry.checkpoint);
+    } catch {
+      /* best effort: an empty directory is harmless */
     }
   }
 
@@ -476,6 +504,7 @@ export class Jobs {
       await watcher;
       await stopCoordinator(entry.coordinator).catch(() => {});
       await this.registry.remove(entry.kind, entry.name, entry.leader).catch(() => {});
+      await this.dropEmptyCheckpoint(entry);
     }
   }
 
@@ -607,6 +636,7 @@ export class Jobs {
     const how = await stopProcess(entry.leader, { group: entry.pgid, timeoutMs });
     await stopCoordinator(entry.coordinator).catch(() => {});
     await this.registry.remove(entry.kind, entry.name, entry.leader);
+    await this.dropEmptyCheckpoint(entry);
     return how;
   }
 
