@@ -26,7 +26,7 @@
     {
       "target_name": "ckpt-restart",
       "type": "executable",
-      "sources": ["restart.cc"],
+      "sources": ["restart.cc", "blob.cc"],
       "dependencies": ["ckpt_image", "ckpt_common"],
       "cflags": ["-fno-stack-protector", "-O2"],
       # Static, linked below 2 GiB (static glibc cannot go higher) and away

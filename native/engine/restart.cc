@@ -46,6 +46,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/blob.h"
 #include "engine/engine_abi.h"
 #include "engine/rawsys.h"
 #include "image/image_reader.h"
@@ -284,25 +285,16 @@ std::vector<std::string> list_images(const std::string& arg) {
 void load_proc(Proc& p) {
   p.meta = ckpt::image::quick_check(p.path).meta;
   const auto& b = p.meta.engine_blob;
-  if (b.size() < sizeof(ProcHeader)) die(3, "%s: not an image of the built-in engine", p.path.c_str());
-  memcpy(&p.hdr, b.data(), sizeof p.hdr);
-  if (memcmp(p.hdr.magic, kProcMagic, 8) != 0 || p.hdr.abi != kAbiVersion || p.hdr.header_size != sizeof(ProcHeader))
-    die(3, "%s: written by an incompatible engine version (abi %u, this restarter %u)", p.path.c_str(), p.hdr.abi,
-        kAbiVersion);
-  size_t off = sizeof(ProcHeader);
-  size_t need = off + p.hdr.n_regions * sizeof(RegionDesc) + p.hdr.n_fds * sizeof(FdDesc);
-  if (p.hdr.n_regions < 0 || p.hdr.n_fds < 0 || b.size() < need) die(3, "%s: engine data truncated", p.path.c_str());
-  p.regions.resize(p.hdr.n_regions);
-  if (p.hdr.n_regions) memcpy(p.regions.data(), b.data() + off, p.hdr.n_regions * sizeof(RegionDesc));
-  off += p.hdr.n_regions * sizeof(RegionDesc);
-  p.fds.resize(p.hdr.n_fds);
-  if (p.hdr.n_fds) memcpy(p.fds.data(), b.data() + off, p.hdr.n_fds * sizeof(FdDesc));
-  off += p.hdr.n_fds * sizeof(FdDesc);
-  for (auto& f : p.fds) {
-    if (off + f.data_len > b.size()) die(3, "%s: pipe data truncated", p.path.c_str());
-    p.pipe_data.emplace_back(reinterpret_cast<const char*>(b.data() + off), f.data_len);
-    off += f.data_len;
+  ParsedBlob pb;
+  try {
+    pb = parse_engine_blob(b.data(), b.size());
+  } catch (const std::exception& e) {
+    die(3, "%s: %s", p.path.c_str(), e.what());
   }
+  p.hdr = pb.hdr;
+  p.regions = std::move(pb.regions);
+  p.fds = std::move(pb.fds);
+  p.pipe_data = std::move(pb.pipe_data);
 }
 
 // The restarter's own special mappings.
@@ -740,10 +732,16 @@ bool move_block(uint64_t from, uint64_t len, uint64_t to) {
                        (unsigned long long)r.end, strerror(errno));
   }
   {
-    ckpt::image::ImageReader reader(p.path);
+    // Two reader threads: checksums and copies of one chunk batch overlap
+    // with the reads of the next.
+    ckpt::image::ReaderOptions ro;
+    ro.threads = 2;
+    ckpt::image::ImageReader reader(p.path, ro);
     const auto& regs = reader.regions();
     for (size_t i = 0; i < regs.size(); i++) {
       const auto& d = regs[i].desc;
+      // Fault the destination in with one call instead of a fault per page.
+      madvise(reinterpret_cast<void*>(d.start), d.end - d.start, 23 /* MADV_POPULATE_WRITE */);
       reader.read_region(i, reinterpret_cast<void*>(d.start), d.end - d.start);
     }
   }
