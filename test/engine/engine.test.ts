@@ -11,6 +11,8 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 
 import net from 'node:net';
 
+import { checkImage } from '../../src/engines/builtin.js';
+
 import {
   compile,
   computationDir,
@@ -221,5 +223,43 @@ describe.skipIf(why !== null)('built-in engine: three checkpoint/restart cycles'
     await job.kill9();
     await waitFor('the coordinator to drop the job', () => coord.peers() === 0);
     expect(coord.command('i', '0').status).toBe(0);
+  });
+
+  it('refuses to restart while the saved port is taken, says so, and restarts once it is free', async () => {
+    const python = '/usr/bin/python3';
+    if (!fs.existsSync(python)) return expect.fail('/usr/bin/python3 is required for this test');
+    const o = opts('port');
+    const port = await freePort();
+    const job = Job.launch(o, [python, path.join(fixturesDir, 'counter_server.py'), String(port)]);
+    await waitFor('the server to listen', () => fs.readFileSync(o.out, 'utf8').includes('listening') && coord.status().running);
+    expect(await http(port, 'POST')).toBe('1');
+    expect(coord.command('kc').status).toBe(0);
+    await job.exited;
+    await waitFor('the coordinator to drop the server', () => coord.peers() === 0);
+    const dir = computationDir(o.ckptDir);
+    const ok = checkImage([dir], binDir);
+    expect(ok.ok).toBe(true);
+    expect(ok.processes).toHaveLength(1);
+    // Someone else takes the port.
+    const squatter = net.createServer();
+    await new Promise<void>((r) => squatter.listen(port, '127.0.0.1', () => r()));
+    try {
+      const bad = checkImage([dir], binDir);
+      expect(bad.ok).toBe(false);
+      expect(bad.issues.some((i) => i.level === 'error' && i.message.includes(`address in use: 127.0.0.1:${port}`))).toBe(true);
+      const r = spawnSync(path.join(binDir, 'ckpt-restart'), ['restart', dir], {
+        encoding: 'utf8',
+        env: { ...process.env, DMTCP_COORD_PORT: String(coord.port) },
+      });
+      expect(r.status).toBe(3);
+      expect(r.stderr).toContain(`cannot restart`);
+      expect(r.stderr).toContain(`address in use: 127.0.0.1:${port}`);
+    } finally {
+      await new Promise((r) => squatter.close(r));
+    }
+    const again = Job.restart(o, dir);
+    await waitFor(`the restarted server; stderr: ${again.stderr()}`, () => coord.status().running);
+    expect(await http(port, 'GET')).toBe('1');
+    await again.kill9();
   });
 });
