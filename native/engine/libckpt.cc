@@ -1333,7 +1333,13 @@ bool checkpoint_once(const proto::Header& req) {
   g_fail[0] = 0;
 
   uint64_t t0 = mono_ns();
-  if (!barrier("CKPT:SUSPEND", proto::WorkerState::PreSuspend)) _exit(0);
+  // Losing the coordinator in the middle of a checkpoint abandons the
+  // checkpoint, never the program: threads are released and it runs on
+  // without checkpoints (the connection is gone; the main loop then ends).
+  if (!barrier("CKPT:SUSPEND", proto::WorkerState::PreSuspend)) {
+    logmsg(0, "lost the coordinator; checkpoint abandoned, the program continues");
+    return false;
+  }
   uint64_t t1 = mono_ns();
   // Keep fork() out while we stop threads, and wait for forks in flight.
   g_ckpt_pending.store(1);
@@ -1341,7 +1347,12 @@ bool checkpoint_once(const proto::Header& req) {
   plan_shared_copies();
   bool stopped = suspend_all();
   uint64_t t2 = mono_ns();
-  if (!barrier("CKPT:FROZEN", proto::WorkerState::Suspended)) _exit(0);
+  if (!barrier("CKPT:FROZEN", proto::WorkerState::Suspended)) {
+    logmsg(0, "lost the coordinator; checkpoint abandoned, the program continues");
+    release_threads();
+    g_ckpt_pending.store(0);
+    return false;
+  }
   uint64_t t3 = mono_ns();
 
   pid_t child = -1;
@@ -1366,7 +1377,13 @@ bool checkpoint_once(const proto::Header& req) {
     }
   }
   uint64_t t4 = mono_ns();
-  if (!barrier("CKPT:SNAPSHOT", proto::WorkerState::Checkpointing)) _exit(0);
+  if (!barrier("CKPT:SNAPSHOT", proto::WorkerState::Checkpointing)) {
+    logmsg(0, "lost the coordinator; checkpoint abandoned, the program continues");
+    kill_snapshot(child);
+    release_threads();
+    g_ckpt_pending.store(0);
+    return false;
+  }
   uint64_t t5 = mono_ns();
   // Forked checkpointing (default): the application runs while the image is
   // written from the frozen copy. CKPT_FORKED=0 keeps it stopped until the
@@ -1395,7 +1412,11 @@ bool checkpoint_once(const proto::Header& req) {
     exit_after = false;
   }
   uint64_t t6 = mono_ns();
-  if (!barrier("CKPT:WRITE", proto::WorkerState::Checkpointed)) _exit(0);
+  if (!barrier("CKPT:WRITE", proto::WorkerState::Checkpointed)) {
+    logmsg(0, "lost the coordinator after writing %s; the program continues", path.c_str());
+    if (keep_stopped) release_threads();
+    return false;
+  }
   uint64_t t7 = mono_ns();
   // The first worker of the computation commits the generation once every
   // process has written its image (all are past CKPT:WRITE).
@@ -1503,7 +1524,11 @@ bool after_restart() {
     return false;
   }
   g_coord_ts = r.coordTimeStamp;
-  if (!barrier("CKPT:RESTART", proto::WorkerState::Restarting)) _exit(0);
+  if (!barrier("CKPT:RESTART", proto::WorkerState::Restarting)) {
+    logmsg(0, "lost the coordinator during the restart; continuing without checkpoints");
+    release_threads();
+    return false;
+  }
   release_threads();
   send_msg(kCoordFd, base_header(proto::MsgType::WorkerResuming, proto::WorkerState::Running));
   return true;

@@ -262,4 +262,15 @@ describe.skipIf(why !== null)('built-in engine: three checkpoint/restart cycles'
     expect(await http(port, 'GET')).toBe('1');
     await again.kill9();
   });
+
+  it('a program outlives its coordinator', async () => {
+    const exe = compile(work, 'counter');
+    const want = reference([exe, '150', '0']);
+    const o = opts('orphan');
+    const job = Job.launch(o, [exe, '150', '10000']);
+    await waitFor('the job to register', () => coord.status().running);
+    coord.stop();
+    expect(await job.exited).toBe(0);
+    expect(fs.readFileSync(o.out, 'utf8').trim().split('\n').pop()).toBe(want);
+  });
 });
