@@ -284,7 +284,8 @@ Table decode_table(const uint8_t* p, size_t len, uint64_t table_offset, uint64_t
         (c.codec == Codec::Zstd && c.stored_len >= c.logical_len))
       bad(rel + 20, cn + " has invalid stored length");
     if (c.region_offset % kPageSize != 0) bad(rel, cn + " is not page aligned in its region");
-    if (c.file_offset % kPageSize != 0 || c.file_offset < prev_file_end) bad(rel + 8, cn + " has an invalid file offset");
+    if ((c.codec == Codec::Raw && c.file_offset % kPageSize != 0) || c.file_offset < prev_file_end)
+      bad(rel + 8, cn + " has an invalid file offset");
     if (c.file_offset > table_offset || c.stored_len > table_offset - c.file_offset)
       bad(rel + 8, cn + " extends into the region table");
     prev_file_end = c.file_offset + c.stored_len;

@@ -103,17 +103,16 @@ struct ImageReader::Impl {
   }
 
   // Reads a chunk's stored bytes into buf (aligned, padded capacity).
+  // Reads a chunk's stored bytes to the start of buf.
   void read_stored(const ChunkDesc& c, AlignedBuffer& buf) const {
-    size_t padded = align_up(c.stored_len);
-    buf.reserve(padded);
-    if (direct.fd() >= 0 && direct.direct()) {
-      // O_DIRECT: aligned offset, aligned length (the padding is in the file
-      // because chunks are page aligned and the table starts on a page).
-      size_t got = direct.pread_some(buf.data(), padded, c.file_offset);
-      if (got < c.stored_len) throw Error(Errc::Truncated, chunk_where(c) + ": file ends inside the chunk");
-    } else {
-      file.pread_exact(buf.data(), c.stored_len, c.file_offset);
+    size_t k = static_cast<size_t>(&c - table.chunks.data());
+    if (k < table.chunks.size() && direct.fd() >= 0 && direct.direct()) {
+      uint64_t base = read_batch(k, 1, buf);
+      if (c.file_offset != base) std::memmove(buf.data(), buf.data() + (c.file_offset - base), c.stored_len);
+      return;
     }
+    buf.reserve(c.stored_len);
+    file.pread_exact(buf.data(), c.stored_len, c.file_offset);
   }
 
   void check_sum(const ChunkDesc& c, const uint8_t* p) const {
@@ -144,11 +143,12 @@ struct ImageReader::Impl {
     while (k < end) {
       uint64_t start = k;
       uint64_t begin_off = table.chunks[k].file_offset;
-      uint64_t next_off = begin_off + align_up(table.chunks[k].stored_len);
+      uint64_t next_off = begin_off + table.chunks[k].stored_len;
       k++;
-      while (k < end && table.chunks[k].file_offset == next_off &&
-             next_off + align_up(table.chunks[k].stored_len) - begin_off <= kBatch) {
-        next_off += align_up(table.chunks[k].stored_len);
+      // Chunks follow each other, at most a page of padding apart.
+      while (k < end && table.chunks[k].file_offset >= next_off && table.chunks[k].file_offset - next_off < kPageSize &&
+             table.chunks[k].file_offset + table.chunks[k].stored_len - begin_off <= kBatch) {
+        next_off = table.chunks[k].file_offset + table.chunks[k].stored_len;
         k++;
       }
       out.emplace_back(start, k - start);
@@ -161,17 +161,20 @@ struct ImageReader::Impl {
   uint64_t read_batch(uint64_t first, uint64_t count, AlignedBuffer& buf) const {
     const ChunkDesc& a = table.chunks[first];
     const ChunkDesc& b = table.chunks[first + count - 1];
-    uint64_t base = a.file_offset;
-    uint64_t len = b.file_offset + align_up(b.stored_len) - base;
-    buf.reserve(len);
+    uint64_t end = b.file_offset + b.stored_len;
     if (direct.fd() >= 0 && direct.direct()) {
+      // O_DIRECT: whole pages. The table starts on a page boundary after the
+      // last chunk, so the rounded-up range is inside the file.
+      uint64_t base = a.file_offset / kPageSize * kPageSize;
+      uint64_t len = align_up(end) - base;
+      buf.reserve(len);
       size_t got = direct.pread_some(buf.data(), len, base);
-      if (got < b.file_offset - base + b.stored_len) throw Error(Errc::Truncated, chunk_where(b) + ": file ends inside the chunk");
-    } else {
-      uint64_t need = b.file_offset + b.stored_len - base;
-      file.pread_exact(buf.data(), need, base);
+      if (got < end - base) throw Error(Errc::Truncated, chunk_where(b) + ": file ends inside the chunk");
+      return base;
     }
-    return base;
+    buf.reserve(end - a.file_offset);
+    file.pread_exact(buf.data(), end - a.file_offset, a.file_offset);
+    return a.file_offset;
   }
 
   // Verifies and decodes one chunk whose stored bytes are at `p`.

@@ -115,7 +115,7 @@ struct RegionDesc {
 // Bytes of a region that no chunk covers are zero (elided all-zero pages).
 struct ChunkDesc {
   uint64_t region_offset = 0;   // offset of the first byte within the region (multiple of kPageSize)
-  uint64_t file_offset = 0;     // where the stored bytes start in the file (multiple of kPageSize)
+  uint64_t file_offset = 0;     // where the stored bytes start in the file (raw chunks: a multiple of kPageSize)
   uint32_t logical_len = 0;     // bytes after decoding
   uint32_t stored_len = 0;      // bytes in the file (padding to kPageSize follows)
   Codec codec = Codec::Raw;

@@ -57,6 +57,18 @@ struct ImageWriter::Impl {
   }
 
   void work(ChunkJob& j, unsigned worker) {
+    if (opt.codec == Codec::Raw) {
+      // Raw chunks are written from the input buffer itself: no copy. Its
+      // capacity is a whole number of pages, so the padding fits.
+      std::memset(j.in.data() + j.len, 0, align_up(j.len) - j.len);
+      j.stored = j.in.data();
+      j.result.region_offset = j.region_offset;
+      j.result.logical_len = static_cast<uint32_t>(j.len);
+      j.result.stored_len = static_cast<uint32_t>(j.len);
+      j.result.codec = Codec::Raw;
+      j.result.xxh3 = stream::xxh3(j.stored, j.len);
+      return;
+    }
     size_t cap = align_up(stream::Encoder::bound(j.len));
     j.out.reserve(cap);
     int codec = 0;
@@ -72,36 +84,68 @@ struct ImageWriter::Impl {
     j.result.xxh3 = stream::xxh3(j.stored, n);
   }
 
-  // Small chunks (data between zero pages, well-compressed data) would make
-  // small writes, which O_DIRECT turns into one device round trip each. They
-  // are gathered in a staging buffer and written in large blocks; big chunks
-  // go straight to the file.
+  // Chunks are gathered in a staging buffer and written in large, page
+  // aligned blocks: small writes would each cost a device round trip under
+  // O_DIRECT. zstd chunks are packed back to back (no padding: alignment
+  // only matters for raw chunks, which a restarter may mmap); raw chunks
+  // start on a page boundary, and raw chunks of 512 KiB or more are written
+  // straight from their buffer (no extra copy).
   static constexpr size_t kStage = 8u << 20;
   AlignedBuffer stage;
   size_t stage_len = 0;
-  uint64_t stage_off = 0;
+  uint64_t stage_off = 0;  // file offset of stage[0]; always page aligned
 
-  void flush_stage() {
-    if (stage_len == 0) return;
-    file.pwrite_all(stage.data(), stage_len, stage_off);
-    stage_len = 0;
+  // Writes the whole pages of the stage (all of it with `all`, which needs
+  // cursor to be page aligned) and keeps a partial last page for later.
+  void flush_stage(bool all) {
+    size_t n = all ? stage_len : stage_len / kPageSize * kPageSize;
+    if (n == 0) return;
+    file.pwrite_all(stage.data(), align_up(n), stage_off);
+    size_t tail = stage_len - n;
+    if (tail) std::memmove(stage.data(), stage.data() + n, tail);
+    stage_len = tail;
+    stage_off += n;
+  }
+
+  void stage_append(const uint8_t* p, size_t n) {
+    if (stage.capacity() < kStage) stage.reserve(kStage);
+    if (stage_len == 0) stage_off = cursor - (cursor % kPageSize);
+    while (n > 0) {
+      if (stage_len == kStage) flush_stage(false);
+      size_t k = std::min(n, kStage - stage_len);
+      std::memcpy(stage.data() + stage_len, p, k);
+      stage_len += k;
+      cursor += k;
+      p += k;
+      n -= k;
+    }
+  }
+
+  void align_cursor() {
+    static const uint8_t zeros[kPageSize] = {};
+    size_t pad = align_up(cursor) - cursor;
+    if (pad) stage_append(zeros, pad);
   }
 
   void sink(ChunkJob& j) {
-    size_t padded = align_up(j.result.stored_len);
-    if (padded >= kStage / 4) {
-      flush_stage();
-      file.pwrite_all(j.stored, padded, cursor);
+    size_t n = j.result.stored_len;
+    if (j.result.codec == Codec::Raw) {
+      align_cursor();
+      j.result.file_offset = cursor;
+      size_t padded = align_up(n);
+      if (padded >= kStage / 16) {
+        flush_stage(true);  // cursor is aligned, so the stage ends on a page
+        file.pwrite_all(j.stored, padded, cursor);
+        cursor += padded;
+        stage_off = cursor;
+      } else {
+        stage_append(j.stored, padded);
+      }
     } else {
-      if (stage_len + padded > kStage) flush_stage();
-      if (stage.capacity() < kStage) stage.reserve(kStage);
-      if (stage_len == 0) stage_off = cursor;
-      std::memcpy(stage.data() + stage_len, j.stored, padded);
-      stage_len += padded;
+      j.result.file_offset = cursor;
+      stage_append(j.stored, n);
     }
-    j.result.file_offset = cursor;
-    cursor += padded;
-    stored_bytes += j.result.stored_len;
+    stored_bytes += n;
     chunks.emplace_back(j.region, j.result);
   }
 
@@ -265,7 +309,19 @@ size_t ImageWriter::write(InBuffer& in, Directive d) {
       if (in_page == 0 && avail >= page_left) {
         // Fast path: a whole page is in the caller's buffer; test it there
         // and skip it without copying if it is all zero.
-        if (stream::all_zero(src, page_left)) {
+        bool zero = stream::all_zero(src, page_left);
+        if (zero && m.opt.codec == Codec::Zstd && m.cur && m.cur->len > 0) {
+          // zstd stores a zero page in a few bytes; cutting the chunk costs
+          // more (a new frame, a table entry). Only zero runs of 8 pages or
+          // more (as far as the input shows) end a compressed chunk.
+          size_t run = 1;
+          while (run < 8 && (run + 1) * kPageSize <= avail && m.pos + (run + 1) * kPageSize <= m.region_len &&
+                 stream::all_zero(src + run * kPageSize, kPageSize))
+            run++;
+          bool more_input = (run + 1) * kPageSize <= avail && m.pos + (run + 1) * kPageSize <= m.region_len;
+          if (run < 8 && more_input) zero = false;
+        }
+        if (zero) {
           m.submit_current();
           m.pos += page_left;
           in.pos += page_left;
@@ -310,7 +366,7 @@ size_t ImageWriter::write(InBuffer& in, Directive d) {
     }
     m.flush_whole_pages();
     m.pipe->drain();
-    m.flush_stage();  // the I/O side is idle after drain()
+    m.flush_stage(false);  // the I/O side is idle after drain(); a partial page stays
     return m.pending();
   } catch (const Error& e) {
     if (e.errc() != Errc::InvalidArgument) m.failed = true;
@@ -364,7 +420,8 @@ WriteSummary ImageWriter::finish() {
   if (m.in_region) throw Error(Errc::State, m.tmp + ": finish called while a region is open");
   try {
     m.pipe->drain();
-    m.flush_stage();
+    m.align_cursor();
+    m.flush_stage(true);
     Table t;
     t.regions.resize(m.regions.size());
     for (size_t i = 0; i < m.regions.size(); i++) t.regions[i].desc = m.regions[i];

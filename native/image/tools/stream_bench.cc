@@ -117,6 +117,9 @@ int write_image(const Args& a) {
   uint64_t size = src.size() / 4096 * 4096;
   stream::AlignedBuffer data(size);
   src.pread_exact(data.data(), size, 0);  // not timed: the "process memory"
+  // Drop the input from the page cache so it does not compete with the
+  // image's dirty pages (the device baseline has no input file either).
+  evict(in);
   image::WriterOptions o;
   o.threads = a.threads ? a.threads : stream::recommended_threads();
   o.codec = a.codec == "zstd" ? image::Codec::Zstd : image::Codec::Raw;
