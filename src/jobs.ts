@@ -504,8 +504,15 @@ export class Jobs {
       await watcher;
       await stopCoordinator(entry.coordinator).catch(() => {});
       await this.registry.remove(entry.kind, entry.name, entry.leader).catch(() => {});
+      await this.finalRetention(entry);
       await this.dropEmptyCheckpoint(entry);
     }
+  }
+
+  /** Once the job is gone, `--keep` applies to what its last (interval) checkpoints left. */
+  private async finalRetention(entry: RegistryEntry): Promise<void> {
+    if (!entry.keep || !entry.checkpointDir) return;
+    await applyRetention(entry.checkpointDir, entry.keep).catch(() => []);
   }
 
   /**
@@ -636,6 +643,7 @@ export class Jobs {
     const how = await stopProcess(entry.leader, { group: entry.pgid, timeoutMs });
     await stopCoordinator(entry.coordinator).catch(() => {});
     await this.registry.remove(entry.kind, entry.name, entry.leader);
+    await this.finalRetention(entry);
     await this.dropEmptyCheckpoint(entry);
     return how;
   }

@@ -75,6 +75,36 @@ describe.each(engines)('host jobs with the %s engine', (engine, why) => {
     await ckptOk(home, ['stop', 'kept']);
   }, 180_000);
 
+  it.skipIf(why)('--interval checkpoints a detached job by itself and its watcher applies --keep', async () => {
+    const port = await freePort();
+    const server = writeServer(home);
+    await ckptOk(home, ['launch', '--engine', engine, '--name', 'tick', '--interval', '1', '--keep', '2', '--detach', '--', python, server, String(port)]);
+    await httpValue(port, 3);
+    const dir = path.join(home, 'checkpoints', 'tick');
+    const generations = async () => (await indexImages([dir])).generations.filter((g) => g.complete).map((g) => g.generation);
+    let newest = 0;
+    const deadline = Date.now() + 60_000;
+    while (newest < 4 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 500));
+      newest = Math.max(0, ...(fs.existsSync(dir) ? await generations() : []));
+    }
+    expect(newest).toBeGreaterThanOrEqual(4);
+    // While the job runs, its watcher trims to 2 complete generations after each new one
+    // (without it there would be 4 or more by now): wait for such a moment.
+    let trimmed = false;
+    const until = Date.now() + 20_000;
+    while (!trimmed && Date.now() < until) {
+      trimmed = (await generations()).length <= 2;
+      if (!trimmed) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(trimmed).toBe(true);
+    // And once stopped, --keep holds for what the last checkpoints left.
+    await ckptOk(home, ['stop', 'tick']);
+    const left = await generations();
+    expect(left.length).toBeLessThanOrEqual(2);
+    expect(Math.max(...left)).toBeGreaterThanOrEqual(newest);
+  }, 180_000);
+
   it.skipIf(why)('launch stays in the foreground and returns the job exit code', async () => {
     const r = await ckpt(home, ['launch', '--engine', engine, '--name', 'fg', '--', python, '-c', 'import time, sys; time.sleep(0.5); sys.exit(3)']);
     expect(r.status).toBe(3);
