@@ -17,3 +17,5 @@ export type {
 export { installCoordinatorShim, uninstallCoordinatorShim } from './coordinator-install.js';
 export type { CoordinatorInstallOptions, CoordinatorInstallResult } from './coordinator-install.js';
 export * as protocol from './protocol.js';
+export { commitGeneration, convertImage, gc, generationDir, indexImages, inspectImage, readLatest, readManifest, verifyGeneration, verifyImage, verifyPath } from './images.js';
+export type { GcReport, IndexedGeneration, IndexedProcess, IndexResult, Manifest, VerifyReport } from './images.js';
