@@ -5,7 +5,7 @@
 // same directory measured in the same run; DMTCP (gzip and --no-gzip) on the
 // same program when DMTCP_PREFIX is set; runtime overhead on a CPU-bound loop.
 //
-//   node benchmarks/engine/run.mjs [--sizes 64,512,2048] [--runs 3] [--dir DIR] [--json FILE]
+//   node benchmarks/engine/run.mjs [--sizes 64,512,2048] [--runs 3] [--dir DIR] [--json FILE] [--bin DIR]
 //
 // Nothing here is pass/fail: medians with min-max are printed (and written as
 // JSON), ratios are computed against the raw figures of the same run.
@@ -17,12 +17,13 @@ import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..', '..');
-const bin = path.join(root, 'build', 'Release');
-
 function arg(name, dflt) {
   const i = process.argv.indexOf(`--${name}`);
   return i > 0 ? process.argv[i + 1] : dflt;
 }
+// --bin: a copy of build/Release, so rebuilding during a long run cannot
+// change the engine under the benchmark.
+const bin = path.resolve(arg('bin', path.join(root, 'build', 'Release')));
 const sizes = arg('sizes', '64,512,2048').split(',').map(Number);
 const runs = Number(arg('runs', '3'));
 const baseDir = arg('dir', fs.mkdtempSync(path.join(os.tmpdir(), 'ckpt-bench-engine-')));
@@ -172,10 +173,12 @@ function subjectPid(rootPid, name) {
 
 // Engine modes: raw chunks or zstd-1; forked (the application resumes while
 // the image is written from the frozen copy) or stopped (DMTCP-like).
+// noSync skips fsync, as DMTCP does (it leaves its images in the page cache).
 const MODES = {
   none: { CKPT_COMPRESS: 'none' },
   zstd: {},
   noneStopped: { CKPT_COMPRESS: 'none', CKPT_FORKED: '0' },
+  noneNoSync: { CKPT_COMPRESS: 'none', CKPT_NO_FSYNC: '1' },
 };
 
 async function builtinTrial(coord, memExe, sizeMiB, mode) {
@@ -205,7 +208,12 @@ async function builtinTrial(coord, memExe, sizeMiB, mode) {
   const out2 = path.join(baseDir, 'subject2.out');
   t = process.hrtime.bigint();
   const rj = startJob([path.join(bin, 'ckpt-restart'), 'restart', ckptDir], env, out2);
-  await waitFor('restarted subject running', () => coord.status().running, 120_000, 2);
+  let rjDone = false;
+  rj.exitedP.then(() => (rjDone = true));
+  await waitFor('restarted subject running', () => {
+    if (rjDone) throw new Error(`restart failed: ${readOut(out2)}`);
+    return coord.status().running;
+  }, 300_000, 2);
   const restartS = Number(process.hrtime.bigint() - t) / 1e9;
   rj.kill('SIGKILL');
   await rj.exitedP;
@@ -343,6 +351,7 @@ async function main() {
       }
       row.ratios.dmtcpNoGzipCkptOverOurs = row.dmtcp.noGzip.ckptS.median / b.ckptS.median;
       row.ratios.dmtcpNoGzipCkptOverOursStopped = row.dmtcp.noGzip.ckptS.median / bs.ckptS.median;
+      row.ratios.dmtcpNoGzipCkptOverOursNoSync = row.dmtcp.noGzip.ckptS.median / row.builtin.noneNoSync.ckptS.median;
       row.ratios.dmtcpNoGzipRestartOverOurs = row.dmtcp.noGzip.restartS.median / b.restartS.median;
     }
     results.sizes.push(row);
@@ -352,6 +361,7 @@ async function main() {
         `restart ${f(b.restartS.median)} s (raw read ${f(row.raw.readS.median)} s, x${row.ratios.restartVsRawRead.toFixed(2)}), ` +
         `downtime ${b.downMs.median.toFixed(1)} ms, image ${mib(b.imageBytes).toFixed(1)} MiB; ` +
         `stopped-mode ckpt ${f(bs.ckptS.median)} s (x${row.ratios.ckptStoppedVsRawWrite.toFixed(2)}) downtime ${bs.downMs.median.toFixed(1)} ms; ` +
+        `no-fsync ckpt ${f(row.builtin.noneNoSync.ckptS.median)} s; ` +
         `zstd ckpt ${f(row.builtin.zstd.ckptS.median)} s image ${mib(row.builtin.zstd.imageBytes).toFixed(1)} MiB` +
         (dmtcpPrefix
           ? `; DMTCP --no-gzip ckpt ${f(row.dmtcp.noGzip.ckptS.median)} s restart ${f(row.dmtcp.noGzip.restartS.median)} s downtime ${row.dmtcp.noGzip.downMs.median.toFixed(1)} ms, gzip ckpt ${f(row.dmtcp.gzip.ckptS.median)} s`

@@ -51,6 +51,9 @@
 #include "engine/rawsys.h"
 #include "image/image_reader.h"
 
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
 using namespace ckpt::engine;
 
 namespace {
@@ -732,17 +735,31 @@ bool move_block(uint64_t from, uint64_t len, uint64_t to) {
                        (unsigned long long)r.end, strerror(errno));
   }
   {
-    // Two reader threads: checksums and copies of one chunk batch overlap
-    // with the reads of the next.
-    ckpt::image::ReaderOptions ro;
-    ro.threads = 2;
-    ckpt::image::ImageReader reader(p.path, ro);
+    // Raw chunks are read straight into place and verified there (no bounce
+    // buffer, no copy); zstd chunks go through the reader. Pages no chunk
+    // covers are left alone: fresh anonymous memory is already zero.
+    ckpt::image::ImageReader reader(p.path);
     const auto& regs = reader.regions();
     for (size_t i = 0; i < regs.size(); i++) {
-      const auto& d = regs[i].desc;
-      // Fault the destination in with one call instead of a fault per page.
-      madvise(reinterpret_cast<void*>(d.start), d.end - d.start, 23 /* MADV_POPULATE_WRITE */);
-      reader.read_region(i, reinterpret_cast<void*>(d.start), d.end - d.start);
+      auto* base = reinterpret_cast<uint8_t*>(regs[i].desc.start);
+      for (const auto& c : reader.chunks_of(i)) {
+        uint8_t* dst = base + c.region_offset;
+        if (c.codec == ckpt::image::Codec::Raw && c.stored_len == c.logical_len) {
+          size_t got = 0;
+          while (got < c.logical_len) {
+            ssize_t n = pread(reader.fd(), dst + got, c.logical_len - got, (off_t)(c.file_offset + got));
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) die(6, "%s: cannot read chunk at offset %llu: %s", p.path.c_str(),
+                            (unsigned long long)(c.file_offset + got), n < 0 ? strerror(errno) : "end of file");
+            got += n;
+          }
+          if (XXH3_64bits(dst, c.logical_len) != c.xxh3)
+            die(6, "%s: chunk at offset %llu is corrupt (checksum mismatch)", p.path.c_str(),
+                (unsigned long long)c.file_offset);
+        } else {
+          reader.read_chunk(c, dst);
+        }
+      }
     }
   }
   for (auto& r : p.regions) {
