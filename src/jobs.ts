@@ -33,7 +33,7 @@ import {
   validateImage,
   type BindMount,
 } from './runtime/bwrap.js';
-import { dirUsage, ensurePrivateDir, securePermissions, Store, validateName, writeFileAtomic } from './store.js';
+import { dirUsage, ensurePrivateDir, fsyncTree, securePermissions, Store, validateName, writeFileAtomic } from './store.js';
 
 /** How often a watcher looks for new generations. */
 export const WATCH_POLL_MS = 1_000;
@@ -590,6 +590,12 @@ export class Jobs {
     }
     step('waiting for the images to be durable');
     const gen = await this.waitDurable(checkpointDir, before, engine, opts.timeoutMs);
+    if (gen.format === 'dmtcp') {
+      // DMTCP renames its raw images into place without fsync: make them durable
+      // (images, saved files, restart script, directories) before saying so.
+      for (const d of new Set(gen.processes.map((p) => path.dirname(path.join(checkpointDir, p.path))))) fsyncTree(d);
+      fsyncTree(checkpointDir, { depth: 0 });
+    }
     const totalMs = Date.now() - started;
     securePermissions(checkpointDir);
     writeJobMeta(checkpointDir, { log: entry.log, ports });

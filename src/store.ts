@@ -281,3 +281,37 @@ export function fsyncDir(dir: string): void {
     if (fd !== undefined) fs.closeSync(fd);
   }
 }
+
+/**
+ * fsyncs every regular file below `dir` (and the directories), for images
+ * written by an engine that does not sync them itself (DMTCP's raw images).
+ */
+export function fsyncTree(dir: string, opts: { depth?: number } = {}): void {
+  const maxDepth = opts.depth ?? Infinity;
+  const walk = (d: string, depth: number) => {
+    let entries: fs.Dirent[];
+    try {
+      entries = fs.readdirSync(d, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) {
+        if (depth < maxDepth) walk(p, depth + 1);
+      } else if (e.isFile()) {
+        let fd: number | undefined;
+        try {
+          fd = fs.openSync(p, 'r');
+          fs.fsyncSync(fd);
+        } catch {
+          /* removed meanwhile */
+        } finally {
+          if (fd !== undefined) fs.closeSync(fd);
+        }
+      }
+    }
+    fsyncDir(d);
+  };
+  walk(dir, 0);
+}
