@@ -143,6 +143,18 @@ describe.skipIf(why !== null)('built-in engine: three checkpoint/restart cycles'
     expect(got).toBe(want);
   });
 
+  it('eventfd, signalfd, UDP and Unix sockets, epoll', async () => {
+    const exe = compile(work, 'fds');
+    const refDir = path.join(work, 'fds-ref');
+    const dir = path.join(work, 'fds-run');
+    fs.mkdirSync(refDir);
+    fs.mkdirSync(dir);
+    const want = reference([exe, refDir, '400', '0']);
+    expect(want).toBe('done eventfd=400 udp=1 unix=1 signalfd=1');
+    const got = await threeCycles(opts('fds'), [exe, dir, '400', '15000']);
+    expect(got).toBe(want);
+  });
+
   it('a Node.js script', async () => {
     const script = path.join(fixturesDir, 'counter.js');
     const want = reference([process.execPath, script, '300', '0']);
