@@ -589,7 +589,7 @@ export class Jobs {
       }
     }
     step('waiting for the images to be durable');
-    const gen = await this.waitDurable(checkpointDir, before, engine, opts.timeoutMs);
+    const gen = await this.waitDurable(checkpointDir, before, engine, opts.timeoutMs, started);
     if (gen.format === 'dmtcp') {
       // DMTCP renames its raw images into place without fsync: make them durable
       // (images, saved files, restart script, directories) before saying so.
@@ -625,7 +625,7 @@ export class Jobs {
     };
   }
 
-  private async waitDurable(checkpointDir: string, before: GenerationInfo | null, engine: Engine, timeoutMs?: number): Promise<GenerationInfo> {
+  private async waitDurable(checkpointDir: string, before: GenerationInfo | null, engine: Engine, timeoutMs: number | undefined, since: number): Promise<GenerationInfo> {
     const wait = timeoutMs && timeoutMs > 0 ? timeoutMs : DURABLE_WAIT_MS;
     const deadline = Date.now() + wait;
     let last: GenerationInfo | null = null;
@@ -633,6 +633,11 @@ export class Jobs {
       last = await newestCompleteGeneration(checkpointDir);
       if (last && (!before || last.generation !== before.generation || last.computation !== before.computation)) {
         if (engine.formats.includes(last.format)) return last;
+      }
+      // The built-in engine refuses what it cannot checkpoint with a reason file; the job continues.
+      const refusal = findRefusal(checkpointDir, since);
+      if (refusal) {
+        throw new CkptError('ERR_CKPT_UNSUPPORTED', `${refusal.text} (${refusal.path}). The job keeps running; nothing was checkpointed.`);
       }
       if (Date.now() > deadline) {
         throw new CkptError(
@@ -724,6 +729,33 @@ export interface EntryStatus {
   lastGeneration: number | null;
   checkpointBytes: number;
   command: string[];
+}
+
+/** A `<process>.error` file the built-in engine wrote at or after `since` (ms), up to 3 levels down. */
+function findRefusal(dir: string, since: number): { path: string; text: string } | null {
+  const walk = (d: string, depth: number): { path: string; text: string } | null => {
+    let entries: fs.Dirent[];
+    try {
+      entries = fs.readdirSync(d, { withFileTypes: true });
+    } catch {
+      return null;
+    }
+    for (const e of entries) {
+      const p = path.join(d, e.name);
+      if (e.isFile() && e.name.endsWith('.error')) {
+        try {
+          if (fs.statSync(p).mtimeMs >= since - 1000) return { path: p, text: fs.readFileSync(p, 'utf8').trim() || 'checkpoint refused' };
+        } catch {
+          /* removed meanwhile */
+        }
+      } else if (e.isDirectory() && depth < 3) {
+        const r = walk(p, depth + 1);
+        if (r) return r;
+      }
+    }
+    return null;
+  };
+  return walk(dir, 0);
 }
 
 /** Starts a hidden `ckpt` helper command detached, with its output in the store's run directory. */

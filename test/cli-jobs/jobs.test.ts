@@ -143,3 +143,18 @@ describe('DMTCP images are compressed after the job resumed', () => {
     await ckptOk(home, ['stop', 'z']);
   }, 180_000);
 });
+
+describe('a program the engine cannot handle', () => {
+  it.skipIf(engines[0][1])('fails the checkpoint with the reason at checkpoint time, and the job goes on', async () => {
+    const script = path.join(home, 'holds-deleted.py');
+    // Holds a deleted file open (the built-in engine refuses that) and stays alive.
+    fs.writeFileSync(script, `import os, sys, time\nf = open(sys.argv[1], "w")\nos.unlink(sys.argv[1])\nprint("ready", flush=True)\ntime.sleep(300)\n`);
+    await ckptOk(home, ['launch', '--name', 'odd', '--detach', '--', python, script, path.join(home, 'scratch')]);
+    const r = await ckpt(home, ['checkpoint', 'odd']);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/checkpoint refused: .*deleted file/);
+    expect(r.stderr).toMatch(/keeps running/);
+    expect(JSON.parse((await ckptOk(home, ['list', '--json'])).stdout)).toMatchObject([{ name: 'odd', processes: 1 }]);
+    await ckptOk(home, ['stop', 'odd']);
+  }, 120_000);
+});
