@@ -288,4 +288,28 @@ describe.skipIf(why !== null)('built-in engine: three checkpoint/restart cycles'
     expect(await job.exited).toBe(0);
     expect(fs.readFileSync(o.out, 'utf8').trim().split('\n').pop()).toBe(want);
   });
+
+  it('an established TCP connection to an outside peer is reset after a restart', async () => {
+    const exe = compile(work, 'tcp_client');
+    const server = net.createServer((c) => c.on('data', (d) => c.write(d)));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const port = (server.address() as net.AddressInfo).port;
+    try {
+      const o = opts('tcp');
+      const job = Job.launch(o, [exe, String(port), '100000']);
+      await waitFor('progress', () => coord.status().running && fs.readFileSync(o.out, 'utf8').includes('step 20'));
+      expect(coord.command('kc').status).toBe(0);
+      await job.exited;
+      await waitFor('the coordinator to drop the job', () => coord.peers() === 0);
+      const dir = computationDir(o.ckptDir);
+      const report = checkImage([dir], binDir);
+      expect(report.ok).toBe(true);
+      expect(report.issues.some((i) => i.level === 'warning' && /TCP connection; the program will see it reset/.test(i.message))).toBe(true);
+      const again = Job.restart(o, dir);
+      expect(await again.exited).toBe(0);
+      expect(fs.readFileSync(o.out, 'utf8')).toMatch(/connection lost at step \d+: Connection reset by peer\n$/);
+    } finally {
+      server.close();
+    }
+  });
 });
