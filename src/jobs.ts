@@ -252,13 +252,32 @@ export class Jobs {
     if (opts.restart && engine.name === 'dmtcp') {
       // Compressed DMTCP images are expanded for dmtcp_restart, and the
       // background compressor must not touch them until the job runs again.
-      return this.afterStart(opts, await withImagesLock(ckptdir, () => this.startIn(opts, engine, ckptdir, root, bwrap, label)));
+      return this.relayed(opts, async (relay) => this.afterStart(opts, await withImagesLock(ckptdir, () => this.startIn(opts, engine, ckptdir, root, bwrap, label, relay))));
     }
-    return this.afterStart(opts, await this.startIn(opts, engine, ckptdir, root, bwrap, label));
+    return this.relayed(opts, async (relay) => this.afterStart(opts, await this.startIn(opts, engine, ckptdir, root, bwrap, label, relay)));
+  }
+
+  /** Foreground runs relay signals from the start on (see SignalRelay). */
+  private async relayed<T>(opts: StartOptions, fn: (relay: SignalRelay | null) => Promise<T>): Promise<T> {
+    if (opts.detach) return fn(null);
+    const relay = new SignalRelay().install();
+    try {
+      return await fn(relay);
+    } finally {
+      relay.uninstall();
+    }
   }
 
   /** Reserves the name, starts the coordinator and the job, and waits until the job has joined. */
-  private async startIn(opts: StartOptions, engine: Engine, ckptdir: string, root: string | null, bwrap: string | null, label: string): Promise<Started> {
+  private async startIn(
+    opts: StartOptions,
+    engine: Engine,
+    ckptdir: string,
+    root: string | null,
+    bwrap: string | null,
+    label: string,
+    relay: SignalRelay | null,
+  ): Promise<Started> {
     const step = opts.onStep ?? (() => {});
     let source = opts.restart ? await chooseRestart(ckptdir, { generation: opts.restart.generation, formats: engine.formats, label }) : null;
     if (source) await this.checkPortsFree(ckptdir);
@@ -367,6 +386,7 @@ export class Jobs {
       }
       const leader = proc.id;
       if (!leader) throw new CkptError('ERR_CKPT_IO', `The job exited at once${entry.log ? `; see ${entry.log}` : ''}.`);
+      relay?.attach(leader.pid);
       entry.leader = leader;
       entry.pgid = opts.detach ? leader.pid : null;
       await this.registry.update(entry.kind, entry.name, { leader, pgid: entry.pgid });
@@ -487,20 +507,12 @@ export class Jobs {
 
   /** Foreground: forward signals, apply retention after interval checkpoints, clean up at exit. */
   private async foreground(entry: RegistryEntry, proc: ManagedProcess): Promise<ExitInfo> {
-    const forward = (sig: NodeJS.Signals) => proc.send(sig);
-    // A terminal's Ctrl-C already reaches the job (same process group); forward only signals sent to ckpt itself.
-    const signals: NodeJS.Signals[] = process.stdin.isTTY ? ['SIGTERM', 'SIGHUP'] : ['SIGINT', 'SIGTERM', 'SIGHUP'];
-    const ignoreInt = () => {};
-    if (process.stdin.isTTY) process.on('SIGINT', ignoreInt);
-    for (const s of signals) process.on(s, forward);
     const stop = new AbortController();
     const watcher = this.watch(entry, stop.signal);
     try {
       return await proc.wait();
     } finally {
       stop.abort();
-      for (const s of signals) process.off(s, forward);
-      process.off('SIGINT', ignoreInt);
       await watcher;
       await stopCoordinator(entry.coordinator).catch(() => {});
       await this.registry.remove(entry.kind, entry.name, entry.leader).catch(() => {});
@@ -729,6 +741,57 @@ export interface EntryStatus {
   lastGeneration: number | null;
   checkpointBytes: number;
   command: string[];
+}
+
+/**
+ * Relays the signals a foreground ckpt receives (a batch system's SIGTERM,
+ * SIGHUP) to every process of its job, from the moment the start begins: a
+ * signal that arrives before the job exists is delivered once it does. A
+ * terminal's Ctrl-C already reaches the job (same process group), so SIGINT is
+ * only relayed when stdin is not a terminal.
+ */
+class SignalRelay {
+  private target: number | null = null;
+  private pending: NodeJS.Signals[] = [];
+  private readonly signals: NodeJS.Signals[] = process.stdin.isTTY ? ['SIGTERM', 'SIGHUP'] : ['SIGINT', 'SIGTERM', 'SIGHUP'];
+  private readonly handler = (sig: NodeJS.Signals) => this.deliver(sig);
+  private readonly ignore = () => {};
+
+  install(): this {
+    for (const s of this.signals) process.on(s, this.handler);
+    if (process.stdin.isTTY) process.on('SIGINT', this.ignore);
+    return this;
+  }
+
+  uninstall(): void {
+    for (const s of this.signals) process.off(s, this.handler);
+    process.off('SIGINT', this.ignore);
+  }
+
+  /** The job's first process: from now on signals go to its whole tree. */
+  attach(pid: number): void {
+    this.target = pid;
+    for (const sig of this.pending.splice(0)) this.deliver(sig);
+  }
+
+  /** True when a signal arrived (the start should give up if the job does not exist yet). */
+  get signalled(): boolean {
+    return this.pending.length > 0;
+  }
+
+  private deliver(sig: NodeJS.Signals): void {
+    if (this.target === null) {
+      this.pending.push(sig);
+      return;
+    }
+    for (const pid of processTree(this.target)) {
+      try {
+        process.kill(pid, sig);
+      } catch {
+        /* gone meanwhile */
+      }
+    }
+  }
 }
 
 /** A `<process>.error` file the built-in engine wrote at or after `since` (ms), up to 3 levels down. */

@@ -105,6 +105,34 @@ describe.each(engines)('host jobs with the %s engine', (engine, why) => {
     expect(Math.max(...left)).toBeGreaterThanOrEqual(newest);
   }, 180_000);
 
+  it.skipIf(why)('SIGTERM to a foreground launch ends the whole job and cleans up', async () => {
+    const { spawn } = await import('node:child_process');
+    const { ckptBin } = await import('../apptainer/helpers.js');
+    const fg = spawn(process.execPath, [ckptBin, 'launch', '--engine', engine, '--name', 'term', '--', python, '-c', 'import time; time.sleep(300)'], {
+      env: { ...process.env, CKPT_HOME: home },
+      stdio: 'ignore',
+    });
+    const exited = new Promise<number | null>((r) => fg.once('exit', (code) => r(code)));
+    let pid = 0;
+    const deadline = Date.now() + 30_000;
+    while (!pid && Date.now() < deadline) {
+      const jobs = JSON.parse((await ckptOk(home, ['list', '--json'])).stdout) as Array<{ pid: number; processes: number | null }>;
+      if (jobs[0]?.processes) pid = jobs[0].pid;
+      else await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(pid).toBeGreaterThan(0);
+    const { processTree } = await import('../../src/procfs.js');
+    const tree = processTree(pid);
+    fg.kill('SIGTERM');
+    expect(await exited).toBe(143);
+    const { isAlive, procId } = await import('../../src/procfs.js');
+    const ids = tree.map((p) => procId(p)).filter((x) => x !== null);
+    const until = Date.now() + 10_000;
+    while (ids.some(isAlive) && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+    expect(ids.filter(isAlive)).toEqual([]);
+    expect(JSON.parse((await ckptOk(home, ['list', '--json'])).stdout)).toEqual([]);
+  }, 120_000);
+
   it.skipIf(why)('launch stays in the foreground and returns the job exit code', async () => {
     const r = await ckpt(home, ['launch', '--engine', engine, '--name', 'fg', '--', python, '-c', 'import time, sys; time.sleep(0.5); sys.exit(3)']);
     expect(r.status).toBe(3);
