@@ -2,6 +2,7 @@
 // from other threads onto it (see coordinator.h).
 #include "coordinator/coordinator.h"
 
+#include <atomic>
 #include <cassert>
 #include <condition_variable>
 #include <future>
@@ -36,20 +37,22 @@ struct Coordinator::Impl {
   std::unique_ptr<detail::EventLoop> loop;
   std::unique_ptr<detail::Core> core;
   std::thread thread;
-  std::thread::id loop_id;
+  // Written by the loop thread as it starts, read by API callers.
+  std::atomic<std::thread::id> loop_id{};
   uint16_t port = 0;
 
   mutable std::mutex mu;
   std::condition_variable cv;
   bool started = false;
-  bool ended = false;  // loop has returned
+  bool ended = false;    // loop has returned; no more requests are queued
+  bool drained = false;  // and the last queued requests have been answered
   bool joined = false;
   int exit_code = 0;
 
-  bool on_loop_thread() const { return std::this_thread::get_id() == loop_id; }
+  bool on_loop_thread() const { return std::this_thread::get_id() == loop_id.load(); }
 
   void run() {
-    loop_id = std::this_thread::get_id();
+    loop_id.store(std::this_thread::get_id());
     int timeout = core->after_batch();
     while (!core->finished()) {
       try {
@@ -64,6 +67,7 @@ struct Coordinator::Impl {
     // Files promised to users (restart script, KV dump) are written before
     // the process may exit.
     writer->drain();
+    core->abandon_waiters();
     Event e{EventType::Exit};
     e.exit_code = core->exit_code();
     e.reason = core->exit_reason();
@@ -73,10 +77,19 @@ struct Coordinator::Impl {
       } catch (...) {
       }
     }
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      exit_code = core->exit_code();
+      ended = true;
+    }
+    // Requests posted before `ended` was set are answered (NotRunning);
+    // later ones are refused by command() itself, so none is ever lost.
+    loop->run_pending();
     log->flush();
-    std::lock_guard<std::mutex> lock(mu);
-    exit_code = core->exit_code();
-    ended = true;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      drained = true;
+    }
     cv.notify_all();
   }
 };
@@ -126,19 +139,19 @@ void Coordinator::command(CoordCmd cmd, int32_t interval, std::function<void(con
     r.status = CmdStatus::NotRunning;
     if (done) done(r);
   };
-  {
-    std::lock_guard<std::mutex> lock(m.mu);
-    if (!m.started || m.ended) {
-      refuse();
-      return;
-    }
-  }
   if (m.on_loop_thread()) {
     m.core->command(cmd, interval, std::move(done));
     return;
   }
-  // If the loop ends before running the task, the task is dropped with the
-  // loop; command_sync() guards against that with its own check.
+  // The check and the post happen under one lock: run() sets `ended` under
+  // the same lock before answering what is queued, so a request is either
+  // refused here or answered there.
+  std::unique_lock<std::mutex> lock(m.mu);
+  if (!m.started || m.ended) {
+    lock.unlock();  // `done` may call back into this object
+    refuse();
+    return;
+  }
   m.loop->post([&m, cmd, interval, done = std::move(done)]() mutable {
     if (m.core->finished()) {
       CommandReply r;
@@ -206,9 +219,10 @@ void Coordinator::stop() {
 int Coordinator::wait() {
   Impl& m = *impl_;
   if (!m.started) return 0;
+  if (m.on_loop_thread()) return m.core->exit_code();  // would wait for itself
   {
     std::unique_lock<std::mutex> lock(m.mu);
-    m.cv.wait(lock, [&] { return m.ended; });
+    m.cv.wait(lock, [&] { return m.drained; });
   }
   if (!m.joined && !m.on_loop_thread()) {
     m.thread.join();

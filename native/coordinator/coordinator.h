@@ -176,11 +176,12 @@ class Coordinator {
   uint16_t port() const noexcept;
 
   // Runs a user command as if a DMT_USER_CMD had arrived (console and API).
-  // `interval` is used by UpdateInterval (-1 = leave unchanged). `done` runs on
-  // the loop thread: at once, or for BlockingCheckpoint when the checkpoint
-  // completes (or is aborted). Quit has no reply: `done` runs before the loop
-  // ends. Safe from any thread; after the loop has ended `done` is called
-  // immediately with status NotRunning.
+  // `interval` is used by UpdateInterval (-1 = leave unchanged). `done` is
+  // called exactly once, on the loop thread: at once, or for
+  // BlockingCheckpoint when the checkpoint completes and its restart script
+  // is on disk (status NotRunning if it is abandoned or the loop ends first).
+  // Quit runs `done` before the loop ends. Safe from any thread; once the
+  // loop has ended, `done` is called on the caller's thread with NotRunning.
   void command(CoordCmd cmd, int32_t interval, std::function<void(const CommandReply&)> done);
   // Blocking form of command(); must not be called on the loop thread (it
   // would deadlock waiting for itself) unless the loop has ended.

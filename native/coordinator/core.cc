@@ -1181,6 +1181,21 @@ void Core::finish(int code, const std::string& reason) {
   exit_reason_ = reason;
 }
 
+void Core::abandon_waiters() {
+  CommandReply r = base_reply(CoordCmd::BlockingCheckpoint);
+  r.status = CmdStatus::NotRunning;
+  answer_waiters(r);
+  for (auto& [seq, ws] : waiters_for_files_) {
+    // The files were written (the writer is drained before this runs) but
+    // the loop ended before the completion task ran: that is a success.
+    CommandReply ok = base_reply(CoordCmd::BlockingCheckpoint);
+    ok.num_peers = workers_.size();
+    for (auto& w : ws)
+      if (w.conn_id != UINT64_MAX && w.fn) w.fn(ok);
+  }
+  waiters_for_files_.clear();
+}
+
 void Core::stop() {
   if (!quitting_) exit_reason_ = "stopped";
   finish(exit_code_, exit_reason_);

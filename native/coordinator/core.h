@@ -45,6 +45,9 @@ class Core final : public IoHandler {
   Status status() const;
   std::string list_text() const;
   void stop();
+  // After the loop has ended: answers every blocking-checkpoint request still
+  // waiting (status NotRunning), so API callers are never left hanging.
+  void abandon_waiters();
   void on_event(std::function<void(const Event&)> cb) { event_cb_ = std::move(cb); }
   uint16_t port() const { return port_; }
 

@@ -43,6 +43,9 @@ class EventLoop {
 
   // Thread-safe: queue `task` to run on the loop thread and wake it.
   void post(std::function<void()> task);
+  // Runs the tasks queued so far (used once more after the loop has ended,
+  // so no request is silently dropped).
+  void run_pending() { run_tasks(); }
 
  private:
   class Waker;

@@ -212,3 +212,18 @@ TEST_CASE("quit from the API kills workers, writes nothing more and ends the loo
   CHECK(c.wait() == 0);
   CHECK(quit_events == 1);
 }
+
+TEST_CASE("a blocking checkpoint still waiting when the coordinator stops is answered") {
+  Coordinator c(quiet_options());
+  c.start();
+  Client w(c.port());
+  w.send_msg(worker_header(MsgType::NewWorker, 1), make_hello_payload("vm", "a"));
+  Message m;
+  REQUIRE(w.recv_msg(m));
+  std::atomic<int> status{99};
+  c.command(CoordCmd::BlockingCheckpoint, -1, [&](const CommandReply& r) { status = int(r.status); });
+  REQUIRE(w.recv_msg(m));
+  CHECK(m.header.msg_type() == MsgType::DoCheckpoint);
+  c.stop();
+  CHECK(status == int(CmdStatus::NotRunning));
+}
