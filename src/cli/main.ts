@@ -22,6 +22,11 @@ Examples:
   ckpt --help                     this text
   ckpt coordinator --help         the drop-in dmtcp_coordinator
   ckpt images /scratch/ckpt       list checkpoints found in a directory
+  ckpt launch --name sim -- ./sim run a job under checkpoint control (ckpt checkpoint sim, ckpt restart sim)
+  ckpt instance start --dmtcp-launch example ./rootfs server 8080
+                                  Apptainer-style instance in a root-filesystem directory
+  ckpt doctor                     what this machine supports
+  npm run demo                    the walkthrough: checkpoint, stop, restart a server
 
 Exit codes: 0 ok, 1 failure, 2 usage error, 3 not found, 4 corrupt/incomplete,
 5 conflict (in use / exists), 130 interrupted. See docs/cli.md.`,
