@@ -99,7 +99,9 @@ function registerCheckpointGroup(program: Command): void {
       const stopCmd = users.map((u) => (u.kind === 'instance' ? `ckpt instance stop ${u.name}` : `ckpt stop ${u.name}`)).join('; ');
       throw new CkptError('ERR_CKPT_BUSY', `Checkpoint "${name}" is in use by ${who}. Stop it first (${stopCmd}), or use --force. Nothing was deleted.`);
     }
-    await svc.store.deleteCheckpoint(name);
+    // Wait for a background compression of its images to finish first.
+    const { withImagesLock } = await import('../checkpoints.js');
+    await withImagesLock(svc.store.checkpointDir(name), () => svc.store.deleteCheckpoint(name));
     if (o.json) printJson({ name, deleted: true });
     else process.stdout.write(`deleted checkpoint "${name}"\n`);
   });
