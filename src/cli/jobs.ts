@@ -180,7 +180,7 @@ Examples:
   const restart = program
     .command('restart')
     .description('restart the newest complete checkpoint of a job (stays in the foreground, like dmtcp_restart)')
-    .argument('<checkpoint>', 'a checkpoint name (see `ckpt checkpoint list`) or a directory');
+    .argument('[checkpoint]', 'a checkpoint name (see `ckpt checkpoint list`) or a directory; optional when there is one checkpoint');
   addOptions(restart, ['generation', 'engine', 'name', 'detach', 'keep', 'interval', 'coordPort', 'json']);
   restart.addHelpText(
     'after',
@@ -194,11 +194,12 @@ Examples:
   ckpt restart sim --detach
   ckpt restart /scratch/ckpt --engine dmtcp --generation 4`,
   );
-  restart.action(async (target: string, o: { generation?: number; engine: EngineName; name?: string; detach?: boolean; keep?: number; interval?: number; coordPort?: number; json?: boolean }, cmd: Command) => {
+  restart.action(async (given: string | undefined, o: { generation?: number; engine: EngineName; name?: string; detach?: boolean; keep?: number; interval?: number; coordPort?: number; json?: boolean }, cmd: Command) => {
     // Without --engine, restart with the engine that wrote the images.
     const engine = cmd.getOptionValueSource('engine') === 'default' ? 'auto' : o.engine;
     const svc = await jobs();
     const { validateName } = await import('../store.js');
+    const target = given ?? onlyCheckpoint(svc);
     const isDir = target.includes('/') || (fs.existsSync(target) && fs.statSync(target).isDirectory() && !svc.store.hasCheckpoint(target));
     const checkpoint = isDir ? null : validateName(target, 'checkpoint');
     const name = o.name ?? (checkpoint ?? defaultJobName([path.basename(path.resolve(target))]));
@@ -315,6 +316,14 @@ function registerWatch(program: Command): void {
     if (entry) await svc.watch(entry);
   });
   program.addCommand(watch, { hidden: true });
+}
+
+/** The store's only checkpoint (for `ckpt restart` without a name). */
+function onlyCheckpoint(svc: Jobs): string {
+  const all = svc.store.listCheckpoints();
+  if (all.length === 1) return all[0]!;
+  if (all.length === 0) throw new CkptError('ERR_CKPT_NOT_FOUND', `There are no checkpoints in ${svc.store.checkpointsDir}; name a checkpoint directory to restart.`);
+  throw new CkptError('ERR_CKPT_USAGE', `Several checkpoints exist (${all.join(', ')}): name the one to restart.`);
 }
 
 async function pickJob(svc: Jobs, name: string | undefined): Promise<RegistryEntry> {
