@@ -133,7 +133,11 @@ struct ImageWriter::Impl {
       align_cursor();
       j.result.file_offset = cursor;
       size_t padded = align_up(n);
-      if (padded >= kStage / 16) {
+      // Under O_DIRECT a 1 MiB write costs about what an 8 MiB one does, so
+      // big raw chunks skip the copy. Buffered, the page-cache path is much
+      // slower with 1 MiB writes than with 8 MiB ones (measured 3-4x on
+      // Linux 6.x), so everything goes through the stage.
+      if (file.direct() && padded >= kStage / 16) {
         flush_stage(true);  // cursor is aligned, so the stage ends on a page
         file.pwrite_all(j.stored, padded, cursor);
         cursor += padded;

@@ -221,6 +221,7 @@ IndexResult index_paths(const std::vector<std::string>& paths, const IndexOption
         try {
           QuickInfo q = quick_check(f.path);
           meta = std::move(q.meta);
+          im.root_xxh3 = q.root_xxh3;
           have = true;
           im.checked = "trailer";
           if (opt.deep) {
@@ -418,8 +419,7 @@ IndexResult index_paths(const std::vector<std::string>& paths, const IndexOption
               throw Error(Errc::Corrupt, im.path + ": size " + std::to_string(im.bytes) + " differs from MANIFEST (" +
                                              std::to_string(it->second->size) + ")");
             if (im.ok) {
-              QuickInfo q = quick_check(im.path);
-              if (q.root_xxh3 != it->second->xxh3)
+              if (im.root_xxh3 != it->second->xxh3)
                 throw Error(Errc::Corrupt, im.path + ": root checksum differs from MANIFEST (stale MANIFEST or replaced image)");
             }
             listed.erase(it);

@@ -38,6 +38,7 @@ struct IndexedImage {
   std::string problem;           // why not ok ("" if ok)
   std::string checked;           // "header" | "end-marker" | "trailer" | "deep"
   std::string files_dir;         // DMTCP: the image's _files directory, if present
+  uint64_t root_xxh3 = 0;        // ckpt: the root checksum from the trailer (0 if unknown)
 };
 
 struct IndexedGeneration {
