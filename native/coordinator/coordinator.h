@@ -71,6 +71,9 @@ struct Options {
   // DMTCP's bin directory, written into restart scripts as the location of
   // dmtcp_restart ("" = look it up on PATH when the script runs).
   std::string dmtcp_bin_dir;
+  // The IPv4 address (host order) announced to workers that connect over
+  // loopback; 0 = resolve the host name at start() (spec §3.2 ipAddr).
+  uint32_t announce_ip = 0;
   // 0: notes, warnings and errors; 1: warnings and errors; >=2: errors only.
   int quiet = 0;
   // Receives log lines (without newline). Default: stderr, filtered by quiet.

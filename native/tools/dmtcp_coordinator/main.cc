@@ -170,8 +170,16 @@ int main(int argc, char** argv) {
     }
   }
 
-  std::string ip = coordinator::detail::ip_text(coordinator::detail::host_address(host));
+  // Resolving the host name may wait for DNS: do it before daemonising only
+  // when the banner needs it, so an auto-started coordinator (--quiet
+  // --daemon) lets dmtcp_launch go on at once.
+  uint32_t ip_num = 0;
+  auto ip_text = [&] {
+    if (!ip_num) ip_num = coordinator::detail::host_address(host);
+    return coordinator::detail::ip_text(ip_num);
+  };
   if (o.quiet == 0) {
+    std::string ip = ip_text();
     std::string interval =
         o.core.interval == 0 ? "disabled (checkpoint manually instead)" : std::to_string(o.core.interval);
     std::string banner = "dmtcp_coordinator starting...\n    Host: " + host + " (" + ip + ")\n    Port: " +
@@ -231,7 +239,7 @@ int main(int argc, char** argv) {
     // Same bytes as the original, whose interval value is always empty and
     // whose last line is completed by "Coordinator exited: ..." at exit.
     std::string s = "Coordinator started: " + local_time("%Y-%m-%d %H:%M:%S") + "\nStatus...\nHost: " + host + " (" +
-                    ip + ")\nPort: " + std::to_string(listener.port) + "\nCheckpoint Interval: ";
+                    ip_text() + ")\nPort: " + std::to_string(listener.port) + "\nCheckpoint Interval: ";
     std::fputs(s.c_str(), f);
     std::fclose(f);
     g_status_file = o.status_file;
@@ -241,6 +249,7 @@ int main(int argc, char** argv) {
     for (int s2 : {SIGSEGV, SIGABRT, SIGBUS}) sigaction(s2, &sa, nullptr);
   }
 
+  o.core.announce_ip = ip_num;  // 0 when not resolved yet: the coordinator does it
   int exitfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   coordinator::Coordinator coord(o.core);
   coord.on_event([exitfd](const coordinator::Event& e) {
