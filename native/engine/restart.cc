@@ -712,6 +712,30 @@ bool move_block(uint64_t from, uint64_t len, uint64_t to) {
   syscall(SYS_rseq, (char*)__builtin_thread_pointer() + __rseq_offset, 32, RSEQ_FLAG_UNREGISTER, 0x53053053);
   for (auto& u : sp.unmap) munmap(reinterpret_cast<void*>(u.first), u.second - u.first);
 
+  // If an image region sits where our own vDSO block is, park the block in
+  // the scratch tail first (rare: both are placed randomly). Nothing below
+  // calls into the vDSO until it is moved to its final place.
+  SelfMaps& s0 = sp.self;
+  for (auto& r : p.regions) {
+    if (!overlaps(r.start, r.end, s0.vvar_s, s0.vdso_e)) continue;
+    uint64_t tail = reinterpret_cast<uint64_t>(sp.scratch) + sp.scratch_len - 0x100000;
+    uint64_t base = s0.vvar_s;
+    if (!move_block(s0.vvar_s, s0.vvar_e - s0.vvar_s, tail) ||
+        (s0.vclock_s && !move_block(s0.vclock_s, s0.vclock_e - s0.vclock_s, tail + (s0.vclock_s - base))) ||
+        !move_block(s0.vdso_s, s0.vdso_e - s0.vdso_s, tail + (s0.vdso_s - base)))
+      die(7, "cannot move the vDSO out of the image's way");
+    auto shift = [&](uint64_t& a) {
+      if (a) a = tail + (a - base);
+    };
+    shift(s0.vvar_e);
+    shift(s0.vclock_s);
+    shift(s0.vclock_e);
+    shift(s0.vdso_s);
+    shift(s0.vdso_e);
+    s0.vvar_s = tail;
+    break;
+  }
+
   // Re-create every mapping, writable for now.
   for (auto& r : p.regions) {
     size_t len = r.end - r.start;
