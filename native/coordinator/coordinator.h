@@ -76,7 +76,9 @@ struct Options {
   uint32_t announce_ip = 0;
   // 0: notes, warnings and errors; 1: warnings and errors; >=2: errors only.
   int quiet = 0;
-  // Receives log lines (without newline). Default: stderr, filtered by quiet.
+  // Receives log lines (without newline), on the coordinator's log thread
+  // (never the loop thread; lines beyond a bounded backlog are dropped and
+  // counted). Default: stderr. `quiet` filters before this is called.
   std::function<void(LogLevel, const std::string&)> log;
 
   // ----- limits (hostile peers must not exhaust the process) -----

@@ -150,8 +150,16 @@ int main(int argc, char** argv) {
 
   coordinator::Listener listener;
   try {
-    if (fcntl(kProtectedCoordFd, F_GETFD) != -1) listener = coordinator::adopt_listener(kProtectedCoordFd);
-    else listener = coordinator::open_listener(o.core.bind_address, o.core.port);
+    if (fcntl(kProtectedCoordFd, F_GETFD) != -1) {
+      try {
+        listener = coordinator::adopt_listener(kProtectedCoordFd);
+      } catch (const Error& e) {
+        // Something else happens to be open on 821 (not DMTCP's hand-over):
+        // listen as if it were not there.
+        std::fprintf(stderr, "dmtcp_coordinator: warning: ignoring descriptor %d: %s\n", kProtectedCoordFd, e.what());
+      }
+    }
+    if (listener.fd < 0) listener = coordinator::open_listener(o.core.bind_address, o.core.port);
   } catch (const Error& e) {
     std::fprintf(stderr, "dmtcp_coordinator: cannot listen: %s\n", e.what());
     return 99;
