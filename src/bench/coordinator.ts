@@ -231,8 +231,9 @@ async function measureSide(exe: string, workers: number, o: CoordinatorOptions, 
 }
 
 /**
- * One real DMTCP process (dmtcp_launch /bin/sleep) under the coordinator
- * `exe`; `dmtcp_command -bc` timed plan.warmup + plan.runs times.
+ * One real DMTCP process (dmtcp_launch --no-gzip /bin/sleep, images on
+ * tmpfs) under the coordinator `exe`; `dmtcp_command -bc` timed
+ * plan.warmup + plan.runs times.
  */
 async function realBlockingCheckpoint(exe: string, launch: string, o: CoordinatorOptions): Promise<Stat> {
   const dir = makeTempDir(os.tmpdir());
@@ -247,12 +248,21 @@ async function realBlockingCheckpoint(exe: string, launch: string, o: Coordinato
     });
   let c: Running | null = null;
   let job: ChildProcess | null = null;
+  let shm: string | null = null;
   try {
     c = await startCoordinator(exe, dir);
     const port = c.port;
     const env: NodeJS.ProcessEnv = { ...process.env };
     delete env.DMTCP_COORD_PORT;
-    job = spawn(launch, ['--coord-host', '127.0.0.1', '--coord-port', String(port), '--ckptdir', dir, '/bin/sleep', '1000'], { stdio: 'ignore', env, cwd: dir });
+    // Uncompressed images on tmpfs when there is one, the same for both
+    // coordinators: the disk and gzip would otherwise hide the coordinator's share.
+    const ckptDir = fs.existsSync('/dev/shm') ? fs.mkdtempSync('/dev/shm/ckpt-bench-') : dir;
+    shm = ckptDir === dir ? null : ckptDir;
+    job = spawn(launch, ['--join-coordinator', '--coord-host', '127.0.0.1', '--coord-port', String(port), '--no-gzip', '--ckptdir', ckptDir, '/bin/sleep', '1000'], {
+      stdio: 'ignore',
+      env,
+      cwd: dir,
+    });
     const deadline = Date.now() + 30_000;
     for (;;) {
       const s = await cmd(port, '--json', 's');
@@ -281,6 +291,7 @@ async function realBlockingCheckpoint(exe: string, launch: string, o: Coordinato
       await waitExit(job, 5000);
     }
     await c?.stop();
+    if (shm) fs.rmSync(shm, { recursive: true, force: true });
     removeTempDir(dir);
   }
 }
@@ -361,7 +372,7 @@ export async function benchCoordinator(o: CoordinatorOptions, progress: Progress
     } catch (e) {
       why = `dmtcp_launch /bin/sleep: ${(e as Error).message}`;
     }
-    blocking = { workload: 'dmtcp_launch /bin/sleep, dmtcp_command -bc', ckpt: ck, dmtcp: dm, speedup: ck && dm ? dm.median / ck.median : null, reason: why };
+    blocking = { workload: 'dmtcp_launch --no-gzip /bin/sleep, images on tmpfs, dmtcp_command -bc', ckpt: ck, dmtcp: dm, speedup: ck && dm ? dm.median / ck.median : null, reason: why };
   }
   if (!blocking || !blocking.speedup) {
     const ckS = (await measureSide(ours, 1, o, true)).completes;

@@ -24,6 +24,9 @@ export function formatDocument(doc: BenchDocument): string {
   const out: string[] = [];
   out.push(`ckpt bench ${doc.ckptVersion}: ${m.hostname}, ${m.cpu.model} (${m.cpu.logicalCpus} CPUs), ${formatBytes(m.memoryBytes)} RAM, Linux ${m.kernel.release}`);
   out.push(`method: ${doc.method.warmup} warm-up + ${doc.method.runs} runs, median with min – max, "noisy" when the spread exceeds ${(doc.method.noisySpread * 100).toFixed(0)}%${doc.quick ? ' (quick)' : ''}`);
+  const busy = Math.max(doc.loadAverage?.start[0] ?? 0, doc.loadAverage?.end[0] ?? 0);
+  if (busy > m.cpu.logicalCpus * 0.5)
+    out.push(`note: the machine was busy (load average ${busy.toFixed(1)} on ${m.cpu.logicalCpus} CPUs); figures are likely noisy and low`);
   out.push('');
 
   const s = doc.storage;

@@ -20,7 +20,7 @@ export function ttyProgress(stream: NodeJS.WriteStream = process.stderr): Progre
   let last = '';
   const draw = (suffix: string) => {
     const secs = Math.round((Date.now() - start) / 1000);
-    const width = Math.max(20, (stream.columns ?? 80) - 1);
+    const width = Math.max(20, (stream.columns || 80) - 1);
     const line = `[${String(secs).padStart(3)}s] ${name}${suffix}`.slice(0, width);
     if (line === last) return;
     last = line;

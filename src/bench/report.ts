@@ -247,6 +247,7 @@ function machineSection(doc: BenchDocument): string {
     ['kernel', `${m.kernel.release} (${m.kernel.version})`],
     ['OS', m.os],
     ['Node.js / ckpt', `${m.node} / ${m.ckpt}`],
+    ['load average (1/5/15 min)', `${(doc.loadAverage?.start ?? []).map((x) => x.toFixed(2)).join(' ')} at start, ${(doc.loadAverage?.end ?? []).map((x) => x.toFixed(2)).join(' ')} at end`],
   ];
   const s = doc.storage;
   if (s && s.available) {

@@ -71,6 +71,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchDocument> {
     startedAt: startedAt.toISOString(),
     durationSeconds: 0,
     quick,
+    loadAverage: { start: os.loadavg(), end: [] },
     method: { warmup: plan.warmup, runs: plan.runs, noisySpread: NOISY_SPREAD, statistic: 'median' },
     machine: describeMachine(ckptVersion()),
     sectionSeconds: {},
@@ -145,5 +146,6 @@ export async function runBench(opts: BenchOptions): Promise<BenchDocument> {
   }
   progress.done();
   doc.durationSeconds = (performance.now() - t0) / 1000;
+  doc.loadAverage.end = os.loadavg();
   return { ...doc, headlines: headlines(doc) };
 }

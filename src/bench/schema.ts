@@ -169,6 +169,8 @@ export interface BenchDocument {
   /** Wall-clock seconds each section took (storageReference: the reduced storage run of stream/checkpoint). */
   sectionSeconds: Partial<Record<Section | 'storageReference', number>>;
   quick: boolean;
+  /** 1/5/15-minute load averages when the run started and ended: other load makes figures noisy. */
+  loadAverage: { start: number[]; end: number[] };
   method: { warmup: number; runs: number; noisySpread: number; statistic: 'median' };
   machine: MachineInfo;
   storage: StorageResult | Unavailable | null;

@@ -64,7 +64,11 @@ function addStorageOpts(cmd: Command): Command {
 }
 
 async function run(sections: Array<'storage' | 'stream' | 'coordinator' | 'checkpoint'>, dir: string | undefined, o: AllOpts): Promise<void> {
+  // Everything is loaded before measuring, so the code that renders the
+  // results is the code that produced them.
   const { runBench } = await import('../bench/runner.js');
+  const { writeReport } = await import('../bench/report.js');
+  const { formatDocument } = await import('../bench/format.js');
   const { parseIntOption, parseSize, parseSizeList, parseIntList } = await import('../bench/units.js');
   const { ttyProgress, silentProgress } = await import('../bench/progress.js');
   const MiB = 1024 * 1024;
@@ -111,15 +115,13 @@ async function run(sections: Array<'storage' | 'stream' | 'coordinator' | 'check
     command: ['ckpt', ...process.argv.slice(2)].join(' '),
     progress,
   });
+  // The figures are printed first: a failure while writing the report must
+  // never lose a long run's results.
+  if (o.json) printJson(doc);
+  else process.stdout.write(formatDocument(doc));
   if (o.report !== undefined) {
-    const { writeReport } = await import('../bench/report.js');
     const file = writeReport(doc, o.report);
     if (!o.json) process.stderr.write(`report written to ${file}\n`);
-  }
-  if (o.json) printJson(doc);
-  else {
-    const { formatDocument } = await import('../bench/format.js');
-    process.stdout.write(formatDocument(doc));
   }
   // A single-section command whose section could not run at all failed.
   if (sections.length === 1) {

@@ -45,6 +45,7 @@ export function fullDocument(): BenchDocument {
     durationSeconds: 97.5,
     sectionSeconds: { storage: 10, stream: 20, coordinator: 30, checkpoint: 37.5 },
     quick: true,
+    loadAverage: { start: [0.5, 0.4, 0.3], end: [1.2, 0.6, 0.4] },
     method: { warmup: 1, runs: 3, noisySpread: 0.2, statistic: 'median' },
     machine: {
       hostname: 'node<01>&',
