@@ -61,8 +61,11 @@ describe.skipIf(why !== null)('built-in engine: three checkpoint/restart cycles'
     coord = await Coordinator.start(work);
   });
   afterEach(async () => {
-    for (const j of [...liveJobs]) await j.kill9();
-    coord?.stop();
+    try {
+      for (const j of [...liveJobs]) await j.kill9();
+    } finally {
+      coord?.stop();
+    }
   });
   afterAll(() => {
     if (work) fs.rmSync(work, { recursive: true, force: true });

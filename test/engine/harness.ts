@@ -66,7 +66,8 @@ export class Coordinator {
   static async start(work: string): Promise<Coordinator> {
     const c = new Coordinator();
     const pf = path.join(work, `coord-${process.pid}-${Date.now()}.port`);
-    c.proc = spawn(path.join(binDir, 'dmtcp_coordinator'), ['--coord-port', '0', '--port-file', pf], {
+    // --stale-timeout: a coordinator leaked by a crashed test run exits by itself.
+    c.proc = spawn(path.join(binDir, 'dmtcp_coordinator'), ['--coord-port', '0', '--port-file', pf, '--stale-timeout', '300'], {
       stdio: ['ignore', 'ignore', 'ignore'],
     });
     c.port = await waitFor('coordinator port file', () => {
