@@ -102,7 +102,8 @@ class Coordinator {
   }
   async start() {
     const pf = path.join(baseDir, `port-${Date.now()}-${Math.random()}`);
-    this.proc = spawn(this.exe, ['--coord-port', '0', '--port-file', pf, ...this.extra], { stdio: 'ignore' });
+    // cwd: coordinators write restart scripts into their working directory.
+    this.proc = spawn(this.exe, ['--coord-port', '0', '--port-file', pf, ...this.extra], { stdio: 'ignore', cwd: baseDir });
     this.port = await waitFor('coordinator', () => {
       try {
         return Number(fs.readFileSync(pf, 'utf8').trim()) || null;

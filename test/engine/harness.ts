@@ -69,6 +69,7 @@ export class Coordinator {
     // --stale-timeout: a coordinator leaked by a crashed test run exits by itself.
     c.proc = spawn(path.join(binDir, 'dmtcp_coordinator'), ['--coord-port', '0', '--port-file', pf, '--stale-timeout', '300'], {
       stdio: ['ignore', 'ignore', 'ignore'],
+      cwd: work, // it writes restart scripts into its working directory
     });
     c.port = await waitFor('coordinator port file', () => {
       try {
