@@ -11,10 +11,12 @@
 // socket plugin reaches bind() through this wrapper (it looks the next
 // definition up with RTLD_NEXT). When a TCP bind fails with EADDRINUSE and
 // SO_REUSEADDR was off, we retry once with SO_REUSEADDR on. On Linux that
-// retry only succeeds if no socket is *listening* on the address, so two
-// live servers still cannot share a port; the application's own bind calls
-// behave the same except that TIME_WAIT no longer blocks them. If the retry
-// fails too, the option is switched back off and the original error returned.
+// retry only succeeds if no socket is *listening* on the address and the
+// TIME_WAIT connections came from a socket that had SO_REUSEADDR itself (the
+// application asked for it before the checkpoint): two live servers still
+// cannot share a port, and programs that never asked for it are unaffected.
+// If the retry fails too, the option is switched back off and the original
+// error returned.
 #include <dlfcn.h>
 #include <errno.h>
 #include <sys/socket.h>
