@@ -88,6 +88,11 @@ Core::Core(const Options& opts, Listener listener, EventLoop& loop, AsyncLog& lo
   ckpt_dir_ = absolute(opts_.ckpt_dir, here);
   opts_.kv_data_dir = absolute(opts_.kv_data_dir, here);
   if (opts_.stale_timeout == 0) opts_.stale_timeout = 28800;
+  // Zero limits would refuse everything; they mean "the default".
+  if (opts_.handshake_timeout_ms == 0) opts_.handshake_timeout_ms = Options{}.handshake_timeout_ms;
+  if (opts_.max_queued_bytes == 0) opts_.max_queued_bytes = Options{}.max_queued_bytes;
+  if (opts_.max_total_queued_bytes == 0) opts_.max_total_queued_bytes = Options{}.max_total_queued_bytes;
+  if (opts_.max_hello_payload == 0) opts_.max_hello_payload = Options{}.max_hello_payload;
   // The identity every message we send carries; constant for our lifetime
   // because workers compare it between the two ends of restored sockets.
   self_.hostid = protocol::hostid_hash(host_);
