@@ -49,7 +49,7 @@ const char* env(const char* name) {
 
 std::string version_text() {
   return std::string("dmtcp_coordinator (DMTCP) 5.0\nckpt ") + CKPT_VERSION +
-         ": DMTCP-compatible coordinator (https://github.com/ckpt)\n";
+          " (DMTCP-compatible coordinator)\n";
 }
 
 std::string usage_text() {
