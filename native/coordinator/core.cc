@@ -81,7 +81,7 @@ Core::Core(const Options& opts, Listener listener, EventLoop& loop, AsyncLog& lo
       allow_(parse_cidrs(opts.allow)),
       host_(host_name()),
       host_ip_(opts.announce_ip ? opts.announce_ip : host_address(host_)),
-      kvdb_(opts.max_kvdb_bytes),
+      kvdb_(opts.max_kvdb_bytes ? opts.max_kvdb_bytes : Options{}.max_kvdb_bytes),
       interval_(opts.interval),
       default_interval_(opts.interval) {
   std::string here = cwd();
