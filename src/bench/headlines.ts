@@ -11,6 +11,9 @@ const MiB = 1024 * 1024;
 
 const plural = (n: number) => `${n} worker${n === 1 ? '' : 's'}`;
 
+/** "3.2x faster" or, below 1, "1.4x slower" (never "0.7x faster"). */
+const faster = (ratio: number) => (ratio >= 1 ? `${ratio.toFixed(ratio < 10 ? 2 : 1)}x faster` : `${(1 / ratio).toFixed(2)}x slower`);
+
 function h(id: string, text: string, value: number | null, target: string | null, met: boolean | null): Headline {
   return { id, text, value, target, met: value === null ? null : met };
 }
@@ -46,7 +49,7 @@ function streamHeadlines(s: StreamResult): Headline[] {
   if (r)
     out.push(h('stream.raw.readShare', `image read + verify${via(r)} at ${r.readShare === null ? '?' : formatPercent(r.readShare)} of storage read bandwidth (${formatMiBps(r.read.median)})`, r.readShare, '>= 90%', r.readShare !== null && r.readShare >= 0.9));
   out.push(
-    h('stream.zstdVsGzip', `zstd image write ${s.zstdVsGzip === null ? '(gzip unavailable)' : `${s.zstdVsGzip.toFixed(1)}x`} the speed of gzip -1 (DMTCP's compression)`, s.zstdVsGzip, '>= 10x', s.zstdVsGzip !== null && s.zstdVsGzip >= 10),
+    h('stream.zstdVsGzip', `zstd image write ${s.zstdVsGzip === null ? '(gzip unavailable)' : `${s.zstdVsGzip.toFixed(2)}x`} the speed of gzip -1 (DMTCP's compression)`, s.zstdVsGzip, '>= 10x', s.zstdVsGzip !== null && s.zstdVsGzip >= 10),
     h('stream.zstdVsZstdCli', `zstd image write ${s.zstdVsZstdCli === null ? '(zstd CLI unavailable)' : `${s.zstdVsZstdCli.toFixed(2)}x`} the speed of zstd -T0 at the same level`, s.zstdVsZstdCli, '>= 0.9x', s.zstdVsZstdCli !== null && s.zstdVsZstdCli >= 0.9),
   );
   return out;
@@ -68,10 +71,10 @@ function coordinatorHeadlines(c: CoordinatorResult): Headline[] {
     if (target && r.roundTripSpeedup === null && c.dmtcp.available)
       out.push(h(`coordinator.speedup.${r.workers}`, `${plural(r.workers)} vs the original dmtcp_coordinator: not measured (${r.dmtcpReason ?? 'unknown'})`, null, '>= 10x', null));
     if (r.roundTripSpeedup !== null && r.dmtcp)
-      out.push(h(`coordinator.speedup.${r.workers}`, `${plural(r.dmtcp.workers)}: checkpoint round ${r.roundTripSpeedup.toFixed(1)}x faster than the original dmtcp_coordinator`, r.roundTripSpeedup, r.workers >= 900 && r.workers <= 961 ? '>= 10x' : null, r.workers >= 900 && r.workers <= 961 ? r.roundTripSpeedup >= 10 : null));
+      out.push(h(`coordinator.speedup.${r.workers}`, `${plural(r.dmtcp.workers)}: checkpoint round ${faster(r.roundTripSpeedup)} than with the original dmtcp_coordinator`, r.roundTripSpeedup, r.workers >= 900 && r.workers <= 961 ? '>= 10x' : null, r.workers >= 900 && r.workers <= 961 ? r.roundTripSpeedup >= 10 : null));
   }
   if (c.blockingCheckpoint)
-    out.push(h('coordinator.blockingCheckpoint.speedup', c.blockingCheckpoint.speedup === null ? `one-worker dmtcp_command -bc vs the original: not measured (${c.blockingCheckpoint.reason ?? 'unknown'})` : `one worker, blocking checkpoint (${c.blockingCheckpoint.workload}) ${c.blockingCheckpoint.speedup.toFixed(1)}x faster than with the original coordinator`, c.blockingCheckpoint.speedup, '>= 3x', c.blockingCheckpoint.speedup !== null && c.blockingCheckpoint.speedup >= 3));
+    out.push(h('coordinator.blockingCheckpoint.speedup', c.blockingCheckpoint.speedup === null ? `one-worker dmtcp_command -bc vs the original: not measured (${c.blockingCheckpoint.reason ?? 'unknown'})` : `one worker, blocking checkpoint (${c.blockingCheckpoint.workload}) ${faster(c.blockingCheckpoint.speedup)} than with the original coordinator`, c.blockingCheckpoint.speedup, '>= 3x', c.blockingCheckpoint.speedup !== null && c.blockingCheckpoint.speedup >= 3));
   if (!c.dmtcp.available) out.push(h('coordinator.dmtcp', `original dmtcp_coordinator not compared: ${c.dmtcp.reason ?? 'absent'}`, null, null, null));
   return out;
 }
@@ -92,9 +95,13 @@ function checkpointHeadlines(c: CheckpointResult): Headline[] {
     if (b.restart)
       out.push(h(`checkpoint.${r.rssBytes}.readShare`, `${size} restart read at ${b.readShare === null ? '?' : formatPercent(b.readShare)} of storage read bandwidth (${formatSeconds(b.restart.median)})`, b.readShare, big ? '>= 83% (<= 1.2x raw read time)' : null, big ? b.readShare !== null && b.readShare >= 1 / 1.2 : null));
     if (r.dmtcpGzip && r.builtinZstd)
-      out.push(h(`checkpoint.${r.rssBytes}.vsDmtcpGzip`, `${size} compressed checkpoint (zstd) ${(r.dmtcpGzip.checkpoint.median / r.builtinZstd.checkpoint.median).toFixed(1)}x faster than DMTCP with gzip`, r.dmtcpGzip.checkpoint.median / r.builtinZstd.checkpoint.median, null, null));
+      out.push(h(`checkpoint.${r.rssBytes}.vsDmtcpGzip`, `${size} compressed checkpoint (zstd) ${faster(r.dmtcpGzip.checkpoint.median / r.builtinZstd.checkpoint.median)} than DMTCP with gzip`, r.dmtcpGzip.checkpoint.median / r.builtinZstd.checkpoint.median, null, null));
+    if (r.dmtcpNoGzip && b.downtime.median > 0)
+      out.push(h(`checkpoint.${r.rssBytes}.downtimeVsDmtcpNoGzip`, `${size} application downtime ${formatSeconds(b.downtime.median)} vs ${formatSeconds(r.dmtcpNoGzip.downtime.median)} with DMTCP --no-gzip (${(r.dmtcpNoGzip.downtime.median / b.downtime.median).toFixed(1)}x shorter)`, r.dmtcpNoGzip.downtime.median / b.downtime.median, null, null));
+    if (r.dmtcpNoGzip && r.builtin?.restart && r.dmtcpNoGzip.restart)
+      out.push(h(`checkpoint.${r.rssBytes}.restartVsDmtcpNoGzip`, `${size} uncompressed restart ${faster(r.dmtcpNoGzip.restart.median / r.builtin.restart.median)} than DMTCP --no-gzip`, r.dmtcpNoGzip.restart.median / r.builtin.restart.median, '>= 2x', r.dmtcpNoGzip.restart.median / r.builtin.restart.median >= 2));
     if (r.dmtcpNoGzip)
-      out.push(h(`checkpoint.${r.rssBytes}.vsDmtcpNoGzip`, `${size} uncompressed checkpoint ${(r.dmtcpNoGzip.checkpoint.median / b.checkpoint.median).toFixed(1)}x faster than DMTCP --no-gzip`, r.dmtcpNoGzip.checkpoint.median / b.checkpoint.median, '>= 2x', r.dmtcpNoGzip.checkpoint.median / b.checkpoint.median >= 2));
+      out.push(h(`checkpoint.${r.rssBytes}.vsDmtcpNoGzip`, `${size} uncompressed checkpoint ${faster(r.dmtcpNoGzip.checkpoint.median / b.checkpoint.median)} than DMTCP --no-gzip`, r.dmtcpNoGzip.checkpoint.median / b.checkpoint.median, '>= 2x', r.dmtcpNoGzip.checkpoint.median / b.checkpoint.median >= 2));
   }
   if (c.runtimeOverhead)
     out.push(h('checkpoint.runtimeOverhead', `runtime overhead on a CPU-bound loop ${(c.runtimeOverhead.median * 100).toFixed(2)}%`, c.runtimeOverhead.median, '< 1%', c.runtimeOverhead.median < 0.01));
