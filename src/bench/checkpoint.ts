@@ -300,9 +300,10 @@ async function runtimeOverhead(coord: Running, work: string, o: CheckpointOption
   const once = async (engine: boolean) => {
     const args = ['spin', String(o.spinIterations)];
     const r = engine ? await run(restarter, ['launch', '--', workload, ...args], env, o.stepTimeout * 1000) : await run(workload, args, process.env, o.stepTimeout * 1000);
-    const m = /^spin ([\d.]+)/m.exec(r.stdout);
+    // CPU seconds of the loop (second figure; older workloads print wall time only).
+    const m = /^spin ([\d.]+)(?: ([\d.]+))?/m.exec(r.stdout);
     if (r.code !== 0 || !m) throw new CkptError('ERR_CKPT_STATE', `CPU-bound loop${engine ? ' under the engine' : ''} failed (${r.code}): ${r.stderr.trim()}`);
-    return Number(m[1]);
+    return Number(m[2] ?? m[1]);
   };
   // Interleaved pairs so that drifting machine load hits both sides alike.
   const ratios: number[] = [];

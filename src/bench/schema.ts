@@ -141,7 +141,7 @@ export interface CheckpointResult {
   dir: string;
   rows: CheckpointRow[];
   storage: StorageReference | null;
-  /** Relative slowdown of a CPU-bound loop under the engine (0.004 = 0.4%), null when not measured. */
+  /** Relative increase of the CPU time of a CPU-bound loop under the engine (0.004 = 0.4%), null when not measured. */
   runtimeOverhead: Stat | null;
   runtimeOverheadReason: string | null;
 }

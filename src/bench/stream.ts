@@ -18,6 +18,7 @@ import { measure, summarize, type RunPlan, type Stat } from './method.js';
 import { silentProgress, type Progress } from './progress.js';
 import type { StorageReference } from './runner.js';
 import type { StreamReference, StreamResult, StreamRow } from './schema.js';
+import { benchBinding } from './storage.js';
 import { makeTempDir, removeTempDir } from './tempdir.js';
 
 const MiB = 1024 * 1024;
@@ -140,9 +141,11 @@ export async function benchStream(o: StreamOptions, reference: StorageReference 
   // Generous: even a slow disk writes the test image within this.
   const toolTimeout = Math.max(120_000, (o.imageBytes / MiB) * 1000);
   try {
+    // The O_DIRECT row needs a filesystem that takes O_DIRECT (not older tmpfs).
+    const directOk = o.direct ? (await benchBinding().probeDirect(tmp)).supported : false;
     const configs: Array<{ codec: 'raw' | 'zstd'; level: number | null; direct: boolean }> = [
       { codec: 'raw', level: null, direct: false },
-      ...(o.direct && reference.mode === 'direct' ? [{ codec: 'raw' as const, level: null, direct: true }] : []),
+      ...(o.direct && directOk ? [{ codec: 'raw' as const, level: null, direct: true }] : []),
       ...o.zstdLevels.map((l) => ({ codec: 'zstd' as const, level: l, direct: false })),
     ];
     // The test image, as a file: the tool loads it into memory (untimed) and
