@@ -675,6 +675,9 @@ struct SwapPlan {
 };
 
 SwapPlan* g_plan;
+// CKPT_LOG >= 2, read before the swap (the environment lives on the stack
+// the swap unmaps).
+bool g_verbose = false;
 
 uint64_t find_hole(const Proc& p, const SelfMaps& self, size_t len) {
   for (uint64_t cand = 0x200000000000ull; cand < 0x7e0000000000ull; cand += 0x10000000000ull) {
@@ -736,6 +739,8 @@ bool move_block(uint64_t from, uint64_t len, uint64_t to) {
     break;
   }
 
+  struct timespec ts0;
+  clock_gettime(CLOCK_MONOTONIC, &ts0);
   // Re-create every mapping, writable for now.
   for (auto& r : p.regions) {
     size_t len = r.end - r.start;
@@ -785,6 +790,12 @@ bool move_block(uint64_t from, uint64_t len, uint64_t to) {
         }
       }
     }
+  }
+  if (g_verbose) {
+    struct timespec ts1;
+    clock_gettime(CLOCK_MONOTONIC, &ts1);
+    fprintf(stderr, "ckpt-restart: %s: memory mapped and read in %.1f ms\n", p.path.c_str(),
+            (ts1.tv_sec - ts0.tv_sec) * 1e3 + (ts1.tv_nsec - ts0.tv_nsec) / 1e6);
   }
   for (auto& r : p.regions) {
     if (r.kind != kRegFileShared) mprotect(reinterpret_cast<void*>(r.start), r.end - r.start, r.prot);
@@ -870,6 +881,7 @@ bool move_block(uint64_t from, uint64_t len, uint64_t to) {
   // Everything the restarter still needs must come from its heap from now on.
   mallopt(M_MMAP_MAX, 0);
   mallopt(M_TRIM_THRESHOLD, -1);
+  if (const char* lv = getenv("CKPT_LOG")) g_verbose = atoi(lv) >= 2;
   auto* plan = new SwapPlan{};
   g_plan = plan;
   plan->proc = &p;
