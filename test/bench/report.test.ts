@@ -110,6 +110,23 @@ describe.skipIf(!haveChromium)('bench report in headless chromium', () => {
     expect(r.embedded).toEqual(JSON.parse(JSON.stringify(doc)));
   });
 
+  it('renders the committed results of a real run (benchmarks/results) with every figure plotted', async () => {
+    const file = path.resolve(__dirname, '../../benchmarks/results/ckpt-bench-all.json');
+    const doc = JSON.parse(fs.readFileSync(file, 'utf8')) as BenchDocument;
+    const r = await render(doc, 'real');
+    expect(r.errors).toEqual([]);
+    expect(r.requests).toEqual([]);
+    const s = doc.storage && doc.storage.available ? doc.storage : null;
+    expect(r.counts['storage-bandwidth']?.circles).toBe((s?.sweep.length ?? 0) * 2);
+    const c = doc.coordinator && doc.coordinator.available ? doc.coordinator : null;
+    const latency = (c?.rows.length ?? 0) + (c?.rows.filter((x) => x.dmtcp).length ?? 0);
+    expect(r.counts['coordinator-latency']?.circles).toBe(latency);
+    const k = doc.checkpoint && doc.checkpoint.available ? doc.checkpoint : null;
+    const sides = (k?.rows ?? []).reduce((n, x) => n + [x.builtin, x.builtinZstd, x.dmtcpGzip, x.dmtcpNoGzip].filter(Boolean).length, 0);
+    expect(r.counts['checkpoint-bandwidth']?.circles).toBe(sides);
+    expect(r.counts['ckpt-vs-dmtcp']?.bars).toBeGreaterThan(0);
+  });
+
   it('renders a run with unavailable sections: reasons shown, empty plots, no errors', async () => {
     const r = await render(sparseDocument(), 'sparse');
     expect(r.errors).toEqual([]);
