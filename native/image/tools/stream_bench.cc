@@ -7,7 +7,7 @@
 //   devread  PATH [--direct] [--block N]          dd-like sequential read (cache evicted first)
 //   write    INPUT OUT [--codec raw|zstd] [--level L] [--threads T] [--direct] [--chunk N]
 //   read     IMAGE [--threads T] [--direct]       read + verify every region into memory (cache evicted first)
-//   evict    PATH                                 drop PATH from the page cache
+//   evict    PATH...                              drop the files from the page cache
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -185,7 +185,7 @@ int main(int argc, char** argv) {
     if (cmd == "write") return write_image(a);
     if (cmd == "read") return read_image(a);
     if (cmd == "evict") {
-      evict(a.pos.at(0));
+      for (const std::string& p : a.pos) evict(p);
       return 0;
     }
     std::fprintf(stderr, "unknown subcommand %s\n", cmd.c_str());
