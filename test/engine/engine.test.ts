@@ -100,6 +100,14 @@ describe.skipIf(why !== null)('built-in engine: three checkpoint/restart cycles'
     expect(got).toBe(want);
   });
 
+  it('threads created at any moment, and a thread that blocks every signal', async () => {
+    const exe = compile(work, 'spawner', ['-pthread']);
+    const want = reference([exe, '400', '0']);
+    expect(want).toMatch(/blocker_ran=1$/);
+    const got = await threeCycles(opts('spawner'), [exe, '400', '15000']);
+    expect(got).toBe(want);
+  });
+
   it('OpenMP parallel reductions', async () => {
     const exe = compile(work, 'omp', ['-fopenmp']);
     const want = reference([exe, '400', '0']);
