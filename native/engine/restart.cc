@@ -391,8 +391,15 @@ std::string addr_text(const FdDesc& f) {
 // changes anything.
 std::vector<Issue> check_proc(const Proc& p, const SelfMaps& self) {
   std::vector<Issue> out;
-  auto err = [&](std::string m) { out.push_back({true, p.path + ": " + m}); };
-  auto wrn = [&](std::string m) { out.push_back({false, p.path + ": " + m}); };
+  // A file mapped several times is reported once.
+  auto add = [&](bool error, const std::string& m) {
+    std::string full = p.path + ": " + m;
+    for (auto& i : out)
+      if (i.msg == full) return;
+    out.push_back({error, full});
+  };
+  auto err = [&](const std::string& m) { add(true, m); };
+  auto wrn = [&](const std::string& m) { add(false, m); };
   const ProcHeader& h = p.hdr;
   uint64_t cpu = my_xcr0();
   if (h.xcr0 & ~cpu) {
