@@ -44,11 +44,11 @@ for (let g = 1; g <= count / perGen; g++) {
 const dmtcpRoot = path.join(root, 'dmtcp');
 fs.mkdirSync(dmtcpRoot, { recursive: true });
 process.stderr.write(`writing ${count} DMTCP images ...\n`);
-function dmtcpImage(comp, vpid, gen) {
+function dmtcpImage(comp, vpid, gen, time) {
   const h = Buffer.alloc(4096);
   h.write('DMTCP_CHECKPOINT_IMAGE_v4.0\n', 0, 'latin1');
   h.writeBigUInt64LE(0x98ffn, 32);
-  h.writeBigUInt64LE(BigInt(vpid), 40);
+  h.writeBigUInt64LE(BigInt(time), 40);
   h.writeInt32LE(vpid, 48);
   h.writeBigUInt64LE(0x98ffn, 80);
   h.writeBigUInt64LE(BigInt(comp), 88);
@@ -65,14 +65,17 @@ function dmtcpImage(comp, vpid, gen) {
 for (let c = 0; c < count / perGen; c++) {
   for (let i = 0; i < perGen; i++) {
     const vpid = 40000 + i * 1000;
-    fs.writeFileSync(path.join(dmtcpRoot, `ckpt_prog_98ff-${vpid}-${(0x1000 + c).toString(16)}.dmtcp`), dmtcpImage(0x1000 + c, vpid, 1));
+    const time = 0x100000 + c * perGen + i; // the upid's time; also in the file name
+    fs.writeFileSync(path.join(dmtcpRoot, `ckpt_prog_98ff-${vpid}-${time.toString(16)}.dmtcp`), dmtcpImage(0x1000 + c, vpid, 1, time));
   }
 }
 
 const dropCache = (dir) => {
-  for (const e of fs.readdirSync(dir, { withFileTypes: true, recursive: true })) {
-    if (e.isFile()) execFileSync(tool, ['evict', path.join(e.parentPath ?? e.path, e.name)]);
-  }
+  const files = fs
+    .readdirSync(dir, { withFileTypes: true, recursive: true })
+    .filter((e) => e.isFile())
+    .map((e) => path.join(e.parentPath ?? e.path, e.name));
+  for (let i = 0; i < files.length; i += 2000) execFileSync(tool, ['evict', ...files.slice(i, i + 2000)]);
 };
 
 const rows = [];

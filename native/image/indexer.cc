@@ -7,7 +7,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <map>
+#include <thread>
 #include <set>
 
 #include "common/errors.h"
@@ -134,6 +136,66 @@ bool read_ckpt_header(const std::string& path, ImageMeta& meta) {
 
 std::string what_of(const std::exception& e) { return e.what(); }
 
+// What reading one image found out (computed on a worker thread).
+struct Pre {
+  bool have = false;  // the header could be read (the image can be grouped)
+  bool ok = true;
+  std::string problem;
+  std::string checked;
+  ImageMeta meta;     // ckpt
+  uint64_t root = 0;  // ckpt
+  dmtcp::Probe probe; // DMTCP
+  bool walk_ok = true;
+  std::string walk_error;
+  bool files_dir = false;
+};
+
+Pre probe_ckpt(const std::string& path, bool deep, unsigned threads) {
+  Pre p;
+  try {
+    QuickInfo q = quick_check(path);
+    p.meta = std::move(q.meta);
+    p.root = q.root_xxh3;
+    p.have = true;
+    p.checked = "trailer";
+    if (deep) {
+      ImageReader r(path, ReaderOptions{.threads = threads});
+      r.verify();
+      p.checked = "deep";
+    }
+  } catch (const std::exception& e) {
+    p.ok = false;
+    p.problem = what_of(e);
+    if (!p.have) p.have = read_ckpt_header(path, p.meta);
+  }
+  return p;
+}
+
+Pre probe_dmtcp(const std::string& path, bool deep) {
+  Pre p;
+  try {
+    p.probe = dmtcp::probe(path);
+    p.have = true;
+  } catch (const std::exception& e) {
+    p.problem = what_of(e);
+    return p;
+  }
+  bool intact = p.probe.encoding == dmtcp::Encoding::Gzip ||
+                (p.probe.encoding == dmtcp::Encoding::Raw && p.probe.end_ok && p.probe.second_header_ok);
+  if (deep && intact) {
+    try {
+      dmtcp::walk(path);
+    } catch (const std::exception& e) {
+      p.walk_ok = false;
+      p.walk_error = what_of(e);
+    }
+  }
+  std::string files_dir = path.substr(0, path.size() - 6) + "_files";
+  struct stat fst{};
+  p.files_dir = path.size() > 6 && ::stat(files_dir.c_str(), &fst) == 0 && S_ISDIR(fst.st_mode);
+  return p;
+}
+
 }  // namespace
 
 IndexResult index_paths(const std::vector<std::string>& paths, const IndexOptions& opt) {
@@ -187,6 +249,29 @@ IndexResult index_paths(const std::vector<std::string>& paths, const IndexOption
   if (opt.progress) opt.progress(0, total_images);
   unsigned threads = opt.threads ? opt.threads : stream::recommended_threads();
 
+  // Reading the images is the expensive part (and I/O latency bound when
+  // the cache is cold), so it runs on several threads; grouping below is
+  // sequential and deterministic.
+  std::vector<Pre> pres(found.size());
+  {
+    std::vector<size_t> todo;
+    for (size_t i = 0; i < found.size(); i++)
+      if (found[i].kind == Kind::CkptImage || found[i].kind == Kind::DmtcpImage) todo.push_back(i);
+    unsigned io_threads = static_cast<unsigned>(std::min<size_t>(todo.size() / 64 + 1, opt.deep ? threads : 8));
+    unsigned inner = opt.deep ? std::max(1u, threads / io_threads) : 1;
+    std::atomic<size_t> next{0};
+    auto body = [&] {
+      for (size_t k; (k = next.fetch_add(1)) < todo.size();) {
+        const Found& f = found[todo[k]];
+        pres[todo[k]] = f.kind == Kind::CkptImage ? probe_ckpt(f.path, opt.deep, inner) : probe_dmtcp(f.path, opt.deep);
+      }
+    };
+    std::vector<std::thread> ts;
+    for (unsigned t = 1; t < io_threads; t++) ts.emplace_back(body);
+    body();
+    for (auto& t : ts) t.join();
+  }
+
   for (const Found& f : found) {
     switch (f.kind) {
       case Kind::CkptTemp: temps_by_dir[f.dir].push_back(&f); break;
@@ -216,24 +301,13 @@ IndexResult index_paths(const std::vector<std::string>& paths, const IndexOption
         im.path = f.path;
         im.bytes = f.size;
         im.mtime_ns = f.mtime_ns;
-        ImageMeta meta;
-        bool have = false;
-        try {
-          QuickInfo q = quick_check(f.path);
-          meta = std::move(q.meta);
-          im.root_xxh3 = q.root_xxh3;
-          have = true;
-          im.checked = "trailer";
-          if (opt.deep) {
-            ImageReader r(f.path, ReaderOptions{.threads = threads});
-            r.verify();
-            im.checked = "deep";
-          }
-        } catch (const std::exception& e) {
-          im.ok = false;
-          im.problem = what_of(e);
-          if (!have) have = read_ckpt_header(f.path, meta);
-        }
+        Pre& pre = pres[static_cast<size_t>(&f - found.data())];
+        ImageMeta meta = std::move(pre.meta);
+        bool have = pre.have;
+        im.root_xxh3 = pre.root;
+        im.checked = pre.checked;
+        im.ok = pre.ok;
+        im.problem = pre.problem;
         done++;
         if (opt.progress) opt.progress(done, total_images);
         if (!have) {
@@ -284,13 +358,12 @@ IndexResult index_paths(const std::vector<std::string>& paths, const IndexOption
         im.path = f.path;
         im.bytes = f.size;
         im.mtime_ns = f.mtime_ns;
-        dmtcp::Probe pr;
-        try {
-          pr = dmtcp::probe(f.path);
-        } catch (const std::exception& e) {
+        Pre& pre = pres[static_cast<size_t>(&f - found.data())];
+        dmtcp::Probe pr = std::move(pre.probe);
+        if (!pre.have) {
           done++;
           if (opt.progress) opt.progress(done, total_images);
-          res.unreadable.push_back({f.path, what_of(e)});
+          res.unreadable.push_back({f.path, pre.problem});
           break;
         }
         if (pr.encoding == dmtcp::Encoding::NotDmtcp || pr.encoding == dmtcp::Encoding::ForeignCompressed) {
@@ -321,12 +394,11 @@ IndexResult index_paths(const std::vector<std::string>& paths, const IndexOption
           im.checked = "header";
         }
         if (opt.deep && im.ok) {
-          try {
-            dmtcp::walk(f.path);
+          if (pre.walk_ok) {
             im.checked = "deep";
-          } catch (const std::exception& e) {
+          } else {
             im.ok = false;
-            im.problem = what_of(e);
+            im.problem = pre.walk_error;
           }
         }
         std::string prog, upid_text;
@@ -335,8 +407,7 @@ IndexResult index_paths(const std::vector<std::string>& paths, const IndexOption
           im.problem = f.path + ": file name says process " + upid_text + " but the header says " + im.process_id;
         }
         std::string files_dir = f.path.substr(0, f.path.size() - 6) + "_files";
-        struct stat fst{};
-        if (::stat(files_dir.c_str(), &fst) == 0 && S_ISDIR(fst.st_mode)) im.files_dir = files_dir;
+        if (pre.files_dir) im.files_dir = files_dir;
         done++;
         if (opt.progress) opt.progress(done, total_images);
         Key key{"dmtcp", h.comp_group.text(), h.generation};
