@@ -775,26 +775,46 @@ bool move_block(uint64_t from, uint64_t len, uint64_t to) {
     // buffer, no copy); zstd chunks go through the reader. Pages no chunk
     // covers are left alone: fresh anonymous memory is already zero.
     ckpt::image::ImageReader reader(p.path);
+    posix_fadvise(reader.fd(), 0, 0, POSIX_FADV_SEQUENTIAL);
     const auto& regs = reader.regions();
     for (size_t i = 0; i < regs.size(); i++) {
       auto* base = reinterpret_cast<uint8_t*>(regs[i].desc.start);
-      for (const auto& c : reader.chunks_of(i)) {
-        uint8_t* dst = base + c.region_offset;
-        if (c.codec == ckpt::image::Codec::Raw && c.stored_len == c.logical_len) {
-          size_t got = 0;
-          while (got < c.logical_len) {
-            ssize_t n = pread(reader.fd(), dst + got, c.logical_len - got, (off_t)(c.file_offset + got));
-            if (n < 0 && errno == EINTR) continue;
-            if (n <= 0) die(6, "%s: cannot read chunk at offset %llu: %s", p.path.c_str(),
-                            (unsigned long long)(c.file_offset + got), n < 0 ? strerror(errno) : "end of file");
-            got += n;
-          }
-          if (XXH3_64bits(dst, c.logical_len) != c.xxh3)
-            die(6, "%s: chunk at offset %llu is corrupt (checksum mismatch)", p.path.c_str(),
-                (unsigned long long)c.file_offset);
-        } else {
-          reader.read_chunk(c, dst);
+      auto chunks = reader.chunks_of(i);
+      for (size_t k = 0; k < chunks.size();) {
+        const auto& c = chunks[k];
+        if (!(c.codec == ckpt::image::Codec::Raw && c.stored_len == c.logical_len)) {
+          reader.read_chunk(c, base + c.region_offset);
+          k++;
+          continue;
         }
+        // A run of raw chunks that are contiguous both in the file and in
+        // memory is read with one large pread (up to 32 MiB), then each
+        // chunk is verified in place.
+        size_t end = k + 1;
+        uint64_t len = c.logical_len;
+        while (end < chunks.size() && len < (32u << 20)) {
+          const auto& n = chunks[end];
+          if (!(n.codec == ckpt::image::Codec::Raw && n.stored_len == n.logical_len) ||
+              n.file_offset != c.file_offset + len || n.region_offset != c.region_offset + len)
+            break;
+          len += n.logical_len;
+          end++;
+        }
+        uint8_t* dst = base + c.region_offset;
+        uint64_t got = 0;
+        while (got < len) {
+          ssize_t n = pread(reader.fd(), dst + got, len - got, (off_t)(c.file_offset + got));
+          if (n < 0 && errno == EINTR) continue;
+          if (n <= 0)
+            die(6, "%s: cannot read chunk data at offset %llu: %s", p.path.c_str(),
+                (unsigned long long)(c.file_offset + got), n < 0 ? strerror(errno) : "end of file");
+          got += n;
+        }
+        for (size_t j = k; j < end; j++)
+          if (XXH3_64bits(base + chunks[j].region_offset, chunks[j].logical_len) != chunks[j].xxh3)
+            die(6, "%s: chunk at offset %llu is corrupt (checksum mismatch)", p.path.c_str(),
+                (unsigned long long)chunks[j].file_offset);
+        k = end;
       }
     }
   }
