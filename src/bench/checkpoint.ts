@@ -312,7 +312,11 @@ async function runtimeOverhead(coord: Running, work: string, o: CheckpointOption
     const engine = await once(true);
     if (i >= o.plan.warmup) ratios.push(engine / native - 1);
   }
-  return summarize(ratios, 'ratio');
+  // A relative spread is meaningless around zero: for this figure the spread
+  // is absolute (max - min, in the same unit) and "noisy" means the runs
+  // disagree by more than 2 percentage points, twice the 1% target.
+  const s = summarize(ratios, 'ratio');
+  return { ...s, spread: s.max - s.min, noisy: s.runs >= 2 && s.max - s.min > 0.02 };
 }
 
 export async function benchCheckpoint(o: CheckpointOptions, reference: StorageReference | null, progress: Progress = silentProgress): Promise<CheckpointResult> {

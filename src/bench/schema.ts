@@ -141,7 +141,11 @@ export interface CheckpointResult {
   dir: string;
   rows: CheckpointRow[];
   storage: StorageReference | null;
-  /** Relative increase of the CPU time of a CPU-bound loop under the engine (0.004 = 0.4%), null when not measured. */
+  /**
+   * Relative increase of the CPU time of a CPU-bound loop under the engine
+   * (0.004 = 0.4%), null when not measured. Its `spread` is absolute
+   * (max - min) and it is `noisy` when that exceeds 0.02.
+   */
   runtimeOverhead: Stat | null;
   runtimeOverheadReason: string | null;
 }
