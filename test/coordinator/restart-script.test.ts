@@ -40,7 +40,13 @@ async function checkpointWith(c: CoordinatorProcess, images: Array<{ file: strin
     w.resuming();
   });
   const script = path.join(c.dir, `dmtcp_restart_script_${d[0]!.compGroup.text}.sh`);
-  await until(() => fs.access(script).then(() => true, () => false), 'the script');
+  // The script is renamed into place first and the symlink switched after it,
+  // so wait until the link names this script too.
+  const link = path.join(c.dir, 'dmtcp_restart_script.sh');
+  await until(
+    () => fs.access(script).then(() => fs.readlink(link).then((t) => t === path.basename(script), () => false), () => false),
+    'the script and its symlink',
+  );
   return script;
 }
 
