@@ -103,7 +103,9 @@ Exit codes: 0 listed (even if some sets are incomplete), 2 usage, 3 a DIR does n
           if (g.format === 'dmtcp') {
             const wrapped = g.processes.some((p) => p.encoding === 'wrapped');
             process.stdout.write(
-              `restart ${g.computation} from generation ${g.generation}: ${wrapped ? 'convert the wrapped images back (ckpt image convert --raw), then ' : ''}dmtcp_restart ${g.processes.map((p) => p.path).join(' ')}\n`,
+              `restart ${g.computation} from generation ${g.generation}: ${wrapped ? 'convert the compressed images back (ckpt image convert SRC DST --raw), then ' : ''}dmtcp_restart ${g.processes
+                .map((p) => (p.encoding === 'wrapped' && p.path.endsWith('.dmtcp.ckpt') ? p.path.slice(0, -'.ckpt'.length) : p.path))
+                .join(' ')}\n`,
             );
           }
         }
