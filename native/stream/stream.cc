@@ -209,11 +209,6 @@ void File::sync() {
   if (::fdatasync(fd_) != 0) throw_errno("fsync " + path_, errno);
 }
 
-void File::start_writeback(uint64_t offset, uint64_t len) noexcept {
-  // Advisory: an error here only means the final fdatasync does more work.
-  if (fd_ >= 0 && !direct_) ::sync_file_range(fd_, static_cast<off_t>(offset), static_cast<off_t>(len), SYNC_FILE_RANGE_WRITE);
-}
-
 void File::close() {
   if (fd_ >= 0) {
     int rc = ::close(fd_);

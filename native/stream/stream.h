@@ -130,9 +130,6 @@ class File {
   size_t pread_some(void* data, size_t len, uint64_t offset) const;
   uint64_t size() const;
   void sync();  // fdatasync; throws Io
-  // Starts writeback of [offset, offset+len) without waiting (buffered I/O),
-  // so the final sync() overlaps with writing instead of following it.
-  void start_writeback(uint64_t offset, uint64_t len) noexcept;
   void close();
 
  private:
