@@ -12,7 +12,8 @@ import { register as registerCommand } from './command.js';
 import { register as registerCoordinator } from './coordinator.js';
 import { register as registerJobs } from './jobs.js';
 import { register as registerImages } from './images.js';
+import { register as registerCheck } from './check.js';
 
 export type RegisterFn = (program: Command) => void;
 
-export const groups: RegisterFn[] = [registerJobs, registerApptainer, registerDoctor, registerCompletion, registerDemo, registerCoordinator, registerCommand, registerBench, registerImages];
+export const groups: RegisterFn[] = [registerJobs, registerApptainer, registerDoctor, registerCompletion, registerDemo, registerCoordinator, registerCommand, registerBench, registerImages, registerCheck];

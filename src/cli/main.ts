@@ -40,6 +40,11 @@ function readVersion(): string {
 }
 
 export async function main(argv: string[] = process.argv): Promise<number> {
+  // `ckpt ... | head` closes our stdout early: that is not an error.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(ExitCode.Ok);
+    throw err;
+  });
   const program = buildProgram();
   const wantsJson = argv.includes('--json');
   try {
