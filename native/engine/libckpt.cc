@@ -316,6 +316,26 @@ int connect_coord() {
   return fd;
 }
 
+// The environment is read and written without the program's getenv/setenv:
+// a program may define its own (bash does, over its shell variables, which do
+// not exist yet while library constructors run), and the preloaded library
+// would otherwise call those. So a bash started under the engine lost track of
+// the connection it inherited across exec, reconnected, and the coordinator
+// saw the old worker leave. Read `environ` directly; set through the C
+// library's own setenv, so that the program later imports the values.
+const char* env_get(const char* name) {
+  size_t n = strlen(name);
+  for (char** e = environ; e && *e; ++e)
+    if (strncmp(*e, name, n) == 0 && (*e)[n] == '=') return *e + n + 1;
+  return nullptr;
+}
+
+void env_set(const char* name, const char* value) {
+  using setenv_fn = int (*)(const char*, const char*, int);
+  static setenv_fn libc_setenv = reinterpret_cast<setenv_fn>(dlsym(RTLD_NEXT, "setenv"));
+  if (libc_setenv) libc_setenv(name, value, 1);
+}
+
 // Puts `fd` on kCoordFd. Not close-on-exec: an exec'ing worker keeps its
 // connection (CKPT_COORD_OWNER records which pid owns it).
 void install_coord_fd(int fd) {
@@ -326,7 +346,7 @@ void install_coord_fd(int fd) {
   fcntl(kCoordFd, F_SETFD, 0);
   char buf[32];
   snprintf(buf, sizeof buf, "%d", (int)getpid());
-  setenv("CKPT_COORD_OWNER", buf, 1);
+  env_set("CKPT_COORD_OWNER", buf);
 }
 
 std::string hello_payload(const std::string& prog) { return proto::make_hello_payload(g_hostname, prog); }
@@ -1064,13 +1084,13 @@ std::string write_image(pid_t child, std::string& err) {
   meta.engine_blob = std::move(blob);
 
   ckpt::image::WriterOptions wo;
-  const char* comp = getenv("CKPT_COMPRESS");
+  const char* comp = env_get("CKPT_COMPRESS");
   wo.codec = (comp && strcmp(comp, "none") == 0) ? ckpt::image::Codec::Raw : ckpt::image::Codec::Zstd;
   wo.zstd_level = 1;
   wo.threads = 2;
-  const char* od = getenv("CKPT_O_DIRECT");
+  const char* od = env_get("CKPT_O_DIRECT");
   wo.o_direct = od && od[0] == '1';
-  const char* sy = getenv("CKPT_NO_FSYNC");
+  const char* sy = env_get("CKPT_NO_FSYNC");
   wo.sync = !(sy && sy[0] == '1');
   std::string dir = image_dir();
   mkdir_p(dir);
@@ -1764,15 +1784,15 @@ void find_tid_offset() {
 }
 
 void ckpt_init() {
-  const char* on = getenv("CKPT_ENGINE");
+  const char* on = env_get("CKPT_ENGINE");
   if (!on || strcmp(on, "1") != 0) return;
   resolve_real();
-  if (const char* l = getenv("CKPT_LOG")) g_log_level = atoi(l);
-  if (const char* h = getenv("DMTCP_COORD_HOST")) g_coord_host = h;
-  if (const char* p = getenv("DMTCP_COORD_PORT")) g_coord_port = atoi(p);
-  if (const char* i = getenv("DMTCP_CHECKPOINT_INTERVAL")) g_interval = atoi(i);
-  const char* dir = getenv("CKPT_DIR");
-  if (!dir) dir = getenv("DMTCP_CHECKPOINT_DIR");
+  if (const char* l = env_get("CKPT_LOG")) g_log_level = atoi(l);
+  if (const char* h = env_get("DMTCP_COORD_HOST")) g_coord_host = h;
+  if (const char* p = env_get("DMTCP_COORD_PORT")) g_coord_port = atoi(p);
+  if (const char* i = env_get("DMTCP_CHECKPOINT_INTERVAL")) g_interval = atoi(i);
+  const char* dir = env_get("CKPT_DIR");
+  if (!dir) dir = env_get("DMTCP_CHECKPOINT_DIR");
   char cwd[kMaxPath];
   if (dir && dir[0] == '/') {
     g_ckpt_root = dir;
@@ -1780,10 +1800,10 @@ void ckpt_init() {
     if (!getcwd(cwd, sizeof cwd)) strcpy(cwd, "/tmp");
     g_ckpt_root = dir ? std::string(cwd) + "/" + dir : std::string(cwd);
   }
-  setenv("CKPT_DIR", g_ckpt_root.c_str(), 1);  // children that chdir keep the same root
-  if (const char* f = getenv("CKPT_FORKED")) g_forked = f[0] != '0';
+  env_set("CKPT_DIR", g_ckpt_root.c_str());  // children that chdir keep the same root
+  if (const char* f = env_get("CKPT_FORKED")) g_forked = f[0] != '0';
   g_sig = SIGRTMAX - 1;
-  if (const char* s = getenv("CKPT_SIGNAL")) g_sig = atoi(s);
+  if (const char* s = env_get("CKPT_SIGNAL")) g_sig = atoi(s);
   struct utsname u;
   uname(&u);
   g_hostname = u.nodename;
@@ -1810,7 +1830,7 @@ void ckpt_init() {
   uint64_t hid = proto::hostid_hash(g_hostname);
   g_upid = proto::UniquePid{hid, mono_ns(), getpid(), 0};
   // After exec the process keeps the connection of its earlier image.
-  const char* owner = getenv("CKPT_COORD_OWNER");
+  const char* owner = env_get("CKPT_COORD_OWNER");
   bool reuse = owner && atoi(owner) == getpid() && fcntl(kCoordFd, F_GETFD) >= 0;
   if (!reuse) {
     if (fcntl(kCoordFd, F_GETFD) >= 0) close(kCoordFd);  // inherited from a parent: not ours
@@ -1829,14 +1849,14 @@ void ckpt_init() {
     install_coord_fd(fd);
   } else {
     // The identity survives exec through the environment.
-    if (const char* u2 = getenv("CKPT_UPID")) {
+    if (const char* u2 = env_get("CKPT_UPID")) {
       unsigned long long a, b, c2;
       int p;
       unsigned g;
       if (sscanf(u2, "%llx:%llx:%d:%u:%llx:%llx:%llx", &a, &b, &p, &g, &c2, &c2, &c2) >= 4)
         g_upid = proto::UniquePid{a, b, p, g};
     }
-    if (const char* c = getenv("CKPT_COMP")) {
+    if (const char* c = env_get("CKPT_COMP")) {
       unsigned long long a, b;
       int p;
       unsigned g;
@@ -1846,10 +1866,10 @@ void ckpt_init() {
   char idbuf[128];
   snprintf(idbuf, sizeof idbuf, "%llx:%llx:%d:%u", (unsigned long long)g_upid.hostid,
            (unsigned long long)g_upid.time, g_upid.pid, g_upid.generation);
-  setenv("CKPT_UPID", idbuf, 1);
+  env_set("CKPT_UPID", idbuf);
   snprintf(idbuf, sizeof idbuf, "%llx:%llx:%d:%u", (unsigned long long)g_comp.hostid,
            (unsigned long long)g_comp.time, g_comp.pid, g_comp.generation);
-  setenv("CKPT_COMP", idbuf, 1);
+  env_set("CKPT_COMP", idbuf);
   g_enabled = true;
   send_init_or_exec();
   start_ckpt_thread();
