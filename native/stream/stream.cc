@@ -2,6 +2,7 @@
 #include "stream/stream.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zstd.h>
@@ -79,8 +80,18 @@ AlignedBuffer& AlignedBuffer::operator=(AlignedBuffer&& o) noexcept {
 void AlignedBuffer::reserve(size_t capacity) {
   if (capacity <= cap_) return;
   size_t cap = align_up(capacity);
+  // Buffers of 2 MiB or more (write stages, big chunks) are placed on huge
+  // page boundaries and advised as huge pages: a fresh 8 MiB stage then
+  // costs 4 page faults instead of 2048. With 4 KiB pages the faults of the
+  // writer's first buffers took ~50 ms, a quarter of a 250 MiB image write.
+  constexpr size_t kHuge = size_t(2) << 20;
+  size_t align = cap >= kHuge / 2 ? kHuge : kAlign;
+  if (align == kHuge) cap = align_up(cap, kHuge);
   void* p = nullptr;
-  if (posix_memalign(&p, kAlign, cap) != 0) throw Error(Errc::Io, "out of memory allocating " + std::to_string(cap) + " bytes");
+  if (posix_memalign(&p, align, cap) != 0) throw Error(Errc::Io, "out of memory allocating " + std::to_string(cap) + " bytes");
+#ifdef MADV_HUGEPAGE
+  if (align == kHuge) (void)::madvise(p, cap, MADV_HUGEPAGE);  // advice only; failure is harmless
+#endif
   std::free(p_);
   p_ = static_cast<uint8_t*>(p);
   cap_ = cap;
@@ -91,12 +102,12 @@ void AlignedBuffer::reserve(size_t capacity) {
 File::~File() {
   if (fd_ >= 0) ::close(fd_);
 }
-File::File(File&& o) noexcept : fd_(o.fd_), direct_(o.direct_), path_(std::move(o.path_)) { o.fd_ = -1; }
+File::File(File&& o) noexcept : fd_(o.fd_), direct_(o.direct_.load()), path_(std::move(o.path_)) { o.fd_ = -1; }
 File& File::operator=(File&& o) noexcept {
   if (this != &o) {
     if (fd_ >= 0) ::close(fd_);
     fd_ = o.fd_;
-    direct_ = o.direct_;
+    direct_ = o.direct_.load();
     path_ = std::move(o.path_);
     o.fd_ = -1;
   }

@@ -16,6 +16,7 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -134,7 +135,9 @@ class File {
 
  private:
   int fd_ = -1;
-  bool direct_ = false;
+  // Atomic: several I/O threads may write one file at distinct offsets, and
+  // any of them may turn O_DIRECT off (see pwritev_all).
+  std::atomic<bool> direct_{false};
   std::string path_;
 };
 
