@@ -20,17 +20,12 @@
 #include <utility>
 #include <vector>
 
-#include "addon/bench_worker.h"
+#include "addon/promise_worker.h"
 #include "addon/registry.h"
 #include "bench/storage.h"
 
 namespace ckpt::addon {
 namespace {
-
-using bench_detail::bool_or;
-using bench_detail::guarded;
-using bench_detail::num_or;
-using bench_detail::PromiseWorker;
 
 Napi::Object to_js(Napi::Env env, const bench::SeqResult& r) {
   Napi::Object o = Napi::Object::New(env);

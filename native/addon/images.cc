@@ -37,6 +37,7 @@
 #include "image/image_reader.h"
 #include "image/image_writer.h"
 #include "image/indexer.h"
+#include "addon/promise_worker.h"
 #include "image/store.h"
 #include "stream/stream.h"
 
@@ -44,57 +45,6 @@ namespace ckpt::addon {
 namespace {
 
 using namespace ckpt::image;
-
-// A promise-returning worker: `work` runs on the thread pool, `done` builds
-// the result on the JS thread.
-class ImagesWorker : public Napi::AsyncWorker {
- public:
-  using Work = std::function<void()>;
-  using Done = std::function<Napi::Value(Napi::Env)>;
-  ImagesWorker(Napi::Env env, Work work, Done done)
-      : Napi::AsyncWorker(env, "ckpt.images"), deferred_(Napi::Promise::Deferred::New(env)), work_(std::move(work)), done_(std::move(done)) {}
-  Napi::Promise Promise() const { return deferred_.Promise(); }
-  void Keep(Napi::Value v) {
-    if (v.IsObject()) keep_.push_back(Napi::Persistent(v.As<Napi::Object>()));
-  }
-  void Execute() override {
-    try {
-      work_();
-    } catch (const Error& e) {
-      errc_ = e.errc();
-      SetError(e.what());
-    } catch (const std::exception& e) {
-      errc_ = Errc::Internal;
-      SetError(e.what());
-    }
-  }
-  void OnOK() override {
-    try {
-      deferred_.Resolve(done_(Env()));
-    } catch (const Napi::Error& e) {
-      deferred_.Reject(e.Value());
-    }
-  }
-  void OnError(const Napi::Error& e) override { deferred_.Reject(make_error(Env(), errc_, e.Message()).Value()); }
-
- private:
-  Napi::Promise::Deferred deferred_;
-  Work work_;
-  Done done_;
-  Errc errc_ = Errc::Internal;
-  std::vector<Napi::ObjectReference> keep_;
-};
-
-template <typename Fn>
-Napi::Value guarded(const Napi::CallbackInfo& info, Fn&& fn) {
-  try {
-    return fn();
-  } catch (const Napi::Error&) {
-    throw;
-  } catch (const std::exception& e) {
-    throw_js(info.Env(), e);
-  }
-}
 
 std::string str_arg(const Napi::CallbackInfo& info, size_t i, const char* what) {
   if (info.Length() <= i || !info[i].IsString()) throw Error(Errc::InvalidArgument, std::string(what) + " must be a string");
@@ -104,19 +54,6 @@ Napi::Object obj_arg(const Napi::CallbackInfo& info, size_t i) {
   if (info.Length() > i && info[i].IsObject()) return info[i].As<Napi::Object>();
   return Napi::Object::New(info.Env());
 }
-double num_or(const Napi::Object& o, const char* k, double d) {
-  Napi::Value v = o.Get(k);
-  return v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : d;
-}
-bool bool_or(const Napi::Object& o, const char* k, bool d) {
-  Napi::Value v = o.Get(k);
-  return v.IsBoolean() ? v.As<Napi::Boolean>().Value() : d;
-}
-std::string str_or(const Napi::Object& o, const char* k, const std::string& d = "") {
-  Napi::Value v = o.Get(k);
-  return v.IsString() ? v.As<Napi::String>().Utf8Value() : d;
-}
-
 // The progress array (if any) as a raw pointer the worker writes to.
 double* progress_slot(const Napi::CallbackInfo& info, size_t i) {
   if (info.Length() <= i || !info[i].IsTypedArray()) return nullptr;
@@ -288,7 +225,7 @@ Napi::Value Index(const Napi::CallbackInfo& info) {
     opt.threads = static_cast<unsigned>(num_or(o, "threads", 0));
     opt.progress = progress_fn(progress_slot(info, 2));
     auto result = std::make_shared<IndexResult>();
-    auto* w = new ImagesWorker(
+    auto* w = new PromiseWorker(
         info.Env(), [paths, opt, result] { *result = index_paths(paths, opt); },
         [result](Napi::Env env) -> Napi::Value { return index_js(env, *result); });
     if (info.Length() > 2) w->Keep(info[2]);
@@ -315,7 +252,7 @@ Napi::Value Inspect(const Napi::CallbackInfo& info) {
     Napi::Object o = obj_arg(info, 1);
     bool want_walk = bool_or(o, "walk", false);
     auto r = std::make_shared<Inspection>();
-    auto* w = new ImagesWorker(
+    auto* w = new PromiseWorker(
         info.Env(),
         [path, want_walk, r] {
           uint8_t head[32] = {};
@@ -436,7 +373,7 @@ Napi::Value VerifyImage(const Napi::CallbackInfo& info) {
       uint64_t logical = 0;
     };
     auto out = std::make_shared<Out>();
-    auto* w = new ImagesWorker(
+    auto* w = new PromiseWorker(
         info.Env(),
         [path, threads, prog, out] {
           uint8_t head[32] = {};
@@ -471,7 +408,7 @@ Napi::Value VerifyGeneration(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
     std::string dir = str_arg(info, 0, "dir");
     bool deep = info.Length() > 1 && info[1].IsBoolean() && info[1].As<Napi::Boolean>().Value();
-    auto* w = new ImagesWorker(
+    auto* w = new PromiseWorker(
         info.Env(), [dir, deep] { verify_generation(dir, deep); }, [](Napi::Env env) -> Napi::Value { return env.Undefined(); });
     w->Queue();
     return w->Promise();
@@ -487,7 +424,7 @@ Napi::Value CommitGeneration(const Napi::CallbackInfo& info) {
     opt.switch_latest = bool_or(o, "switchLatest", true);
     opt.expect_peers = static_cast<uint32_t>(num_or(o, "expectPeers", 0));
     auto m = std::make_shared<Manifest>();
-    auto* w = new ImagesWorker(
+    auto* w = new PromiseWorker(
         info.Env(), [dir, opt, m] { *m = commit_generation(dir, opt); },
         [m](Napi::Env env) -> Napi::Value { return manifest_js(env, *m); });
     w->Queue();
@@ -499,7 +436,7 @@ Napi::Value ReadManifest(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
     std::string path = str_arg(info, 0, "path");
     auto m = std::make_shared<Manifest>();
-    auto* w = new ImagesWorker(
+    auto* w = new PromiseWorker(
         info.Env(), [path, m] { *m = read_manifest(path); }, [m](Napi::Env env) -> Napi::Value { return manifest_js(env, *m); });
     w->Queue();
     return w->Promise();
@@ -523,7 +460,7 @@ Napi::Value Convert(const Napi::CallbackInfo& info) {
     opt.sync = bool_or(o, "sync", true);
     opt.progress = progress_fn(progress_slot(info, 3));
     auto res = std::make_shared<ConvertResult>();
-    auto* w = new ImagesWorker(
+    auto* w = new PromiseWorker(
         info.Env(), [src, dst, opt, res] { *res = convert_image(src, dst, opt); },
         [res](Napi::Env env) -> Napi::Value {
           Napi::Object r = Napi::Object::New(env);
@@ -596,7 +533,7 @@ Napi::Value WriteImage(const Napi::CallbackInfo& info) {
     wo.sync = bool_or(oj, "sync", true);
     wo.o_direct = bool_or(oj, "direct", false);
     auto sum = std::make_shared<WriteSummary>();
-    auto* w = new ImagesWorker(
+    auto* w = new PromiseWorker(
         info.Env(),
         [path, meta, regs, wo, sum] {
           ImageWriter wr(path, wo);
