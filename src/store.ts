@@ -182,32 +182,39 @@ export interface DirUsage {
   newestMtimeMs: number | null;
 }
 
+/**
+ * Visits every entry below `dir` (directories before their contents; symlinks
+ * are not followed). Entries that vanish or cannot be read are skipped: the
+ * tree may change while it is walked.
+ */
+function walkTree(dir: string, visit: (p: string, e: fs.Dirent) => void): void {
+  let entries: fs.Dirent[];
+  try {
+    entries = fs.readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return;
+  }
+  for (const e of entries) {
+    const p = path.join(dir, e.name);
+    try {
+      visit(p, e);
+    } catch {
+      /* removed meanwhile, or not ours */
+    }
+    if (e.isDirectory()) walkTree(p, visit);
+  }
+}
+
 /** Sums file sizes below `dir` (not following symlinks). */
 export function dirUsage(dir: string): DirUsage {
   const out: DirUsage = { bytes: 0, files: 0, newestMtimeMs: null };
-  const walk = (d: string) => {
-    let entries: fs.Dirent[];
-    try {
-      entries = fs.readdirSync(d, { withFileTypes: true });
-    } catch {
-      return;
-    }
-    for (const e of entries) {
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else if (e.isFile()) {
-        try {
-          const st = fs.statSync(p);
-          out.bytes += st.size;
-          out.files++;
-          if (out.newestMtimeMs === null || st.mtimeMs > out.newestMtimeMs) out.newestMtimeMs = st.mtimeMs;
-        } catch {
-          /* removed while walking */
-        }
-      }
-    }
-  };
-  walk(dir);
+  walkTree(dir, (p, e) => {
+    if (!e.isFile()) return;
+    const st = fs.statSync(p);
+    out.bytes += st.size;
+    out.files++;
+    if (out.newestMtimeMs === null || st.mtimeMs > out.newestMtimeMs) out.newestMtimeMs = st.mtimeMs;
+  });
   return out;
 }
 
@@ -217,34 +224,16 @@ export function dirUsage(dir: string): DirUsage {
  * files with the job's umask; this runs after each durable checkpoint.
  */
 export function securePermissions(dir: string): void {
-  const walk = (d: string) => {
-    let entries: fs.Dirent[];
-    try {
-      entries = fs.readdirSync(d, { withFileTypes: true });
-    } catch {
-      return;
-    }
-    for (const e of entries) {
-      const p = path.join(d, e.name);
-      try {
-        if (e.isDirectory()) {
-          fs.chmodSync(p, 0o700);
-          walk(p);
-        } else if (e.isFile()) {
-          // Restart scripts stay executable by their owner.
-          fs.chmodSync(p, e.name.endsWith('.sh') ? 0o700 : 0o600);
-        }
-      } catch {
-        /* removed meanwhile, or not ours */
-      }
-    }
-  };
   try {
     fs.chmodSync(dir, 0o700);
   } catch {
     /* not ours */
   }
-  walk(dir);
+  walkTree(dir, (p, e) => {
+    // Restart scripts stay executable by their owner.
+    if (e.isDirectory()) fs.chmodSync(p, 0o700);
+    else if (e.isFile()) fs.chmodSync(p, e.name.endsWith('.sh') ? 0o700 : 0o600);
+  });
 }
 
 /** Writes `data` to `file` atomically: temp name, fsync, rename, fsync of the directory. */
