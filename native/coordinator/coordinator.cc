@@ -9,11 +9,20 @@
 #include <mutex>
 #include <thread>
 
+#include <time.h>
 #include <unistd.h>
 
 #include "coordinator/core.h"
 
 namespace ckpt::coordinator {
+
+namespace {
+uint64_t mono_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return uint64_t(ts.tv_sec) * 1000000000ull + uint64_t(ts.tv_nsec);
+}
+}  // namespace
 
 const char* event_type_name(EventType t) noexcept {
   switch (t) {
@@ -56,7 +65,20 @@ struct Coordinator::Impl {
     int timeout = core->after_batch();
     while (!core->finished()) {
       try {
-        loop->run_once(timeout);
+        // During a checkpoint or restart every worker waits at a barrier for
+        // us, and we for the last of them. Going to sleep between two
+        // messages costs a wake-up (an inter-processor interrupt, a VM exit
+        // on virtual machines) on both sides for every pause in the stream,
+        // so poll for up to Options::round_poll_us first. Outside rounds the
+        // loop sleeps.
+        bool handled = false;
+        if (timeout != 0 && opts.round_poll_us > 0 && core->in_round()) {
+          uint64_t until = mono_ns() + uint64_t(opts.round_poll_us) * 1000;
+          do {
+            handled = loop->run_once(0) > 0;
+          } while (!handled && mono_ns() < until);
+        }
+        if (!handled) loop->run_once(timeout);
       } catch (const std::exception& e) {
         // epoll itself failing is not something peers can cause; log it
         // and keep serving rather than dying.

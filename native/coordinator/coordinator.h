@@ -89,6 +89,15 @@ struct Options {
   // Bytes queued for all peers together; beyond it, any peer with more than
   // 1 MiB queued is dropped when more is queued for it.
   size_t max_total_queued_bytes = size_t(1) << 30;
+  // Bytes read from one connection per readiness event before serving the
+  // others; the rest is read after the batch. Fairness, not a limit.
+  size_t read_budget_bytes = size_t(4) << 20;
+
+  // ----- latency -----
+  // While a checkpoint or restart runs, the loop polls for up to this long
+  // before sleeping when no message is waiting (0: always sleep). Bounded,
+  // and only during rounds: between them the coordinator uses no CPU.
+  uint32_t round_poll_us = 200;
   // Largest payload of a connection's first message (hellos carry a host and
   // a program name; a user command carries nothing). Bounds what
   // unauthenticated connections can make us buffer.

@@ -35,9 +35,13 @@ using protocol::WorkerState;
 namespace {
 
 constexpr size_t kReadChunk = 64 * 1024;
-// Bytes read from one connection per readiness event before moving on to
-// others (level-triggered epoll calls us again for the rest).
-constexpr size_t kReadBudget = 4 * 1024 * 1024;
+// Connection sockets are watched edge-triggered: epoll then does not poll
+// every reported socket a second time on the next epoll_wait() only to find
+// it drained (with thousands of workers answering a barrier at once, that
+// re-poll was one tcp_poll() per message). In exchange every handler reads
+// until the socket is drained (a short read or EAGAIN) or queues itself in
+// unread_, and writes until EAGAIN before waiting for EPOLLOUT.
+constexpr uint32_t kEdge = EPOLLET;
 // How long quit waits for KILL_PEER messages to drain to slow peers.
 constexpr uint64_t kQuitFlushMs = 1000;
 // Stale timeouts this large (e.g. -1 converted to unsigned) never fire.
@@ -165,7 +169,7 @@ void Core::accept_all() {
     auto conn = std::make_unique<Connection>(*this, next_conn_id_++, fd, ip);
     Connection* c = conn.get();
     c->watched = EPOLLIN | EPOLLRDHUP;
-    if (!loop_.add(fd, c->watched, c)) {
+    if (!loop_.add(fd, c->watched | kEdge, c)) {
       close(fd);
       continue;
     }
@@ -193,7 +197,9 @@ void Core::handshake_unlink(Connection& c) {
 void Core::on_conn_io(Connection& c, uint32_t events) {
   if (c.dead) return;
   if (events & EPOLLOUT) flush(c);
-  if (!c.dead && (events & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP)) && c.reading) read_from(c);
+  if (!c.dead && (events & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP)) && c.reading && !read_from(c)) {
+    unread_.push_back(c.id);
+  }
   // HUP/ERR with nothing left to read: the peer is gone in both directions,
   // so queued output can never be delivered (and level-triggered epoll would
   // report the condition again and again).
@@ -201,16 +207,18 @@ void Core::on_conn_io(Connection& c, uint32_t events) {
   settle();
 }
 
-void Core::read_from(Connection& c) {
+bool Core::read_from(Connection& c) {
   char buf[kReadChunk];
-  size_t budget = kReadBudget;
+  // A connection that uses its budget (Options::read_budget_bytes) is read
+  // again after the batch (unread_): edge-triggered epoll will not report it.
+  size_t budget = opts_.read_budget_bytes ? opts_.read_budget_bytes : 1;
   while (budget > 0 && !c.dead && c.reading) {
     ssize_t n = recv(c.fd, buf, sizeof buf, 0);
     if (n < 0) {
       if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return true;
       kill_conn(c, std::string("read error: ") + std::strerror(errno));
-      return;
+      return true;
     }
     if (n == 0) {
       // Orderly EOF. Everything received before it has been handled above
@@ -219,10 +227,10 @@ void Core::read_from(Connection& c) {
       if (c.kind == ConnKind::UserCmd && c.queued > 0) {
         // A half-closed client may still read the reply queued for it.
         update_watch(c);
-        return;
+        return true;
       }
       kill_conn(c, "peer closed the connection");
-      return;
+      return true;
     }
     budget -= size_t(n) < budget ? size_t(n) : budget;
     // After its request, a user-command connection only waits for the reply;
@@ -235,7 +243,7 @@ void Core::read_from(Connection& c) {
       if (st == protocol::Framer::Status::NeedMore) break;
       if (st == protocol::Framer::Status::Invalid) {
         kill_conn(c, std::string("invalid message (") + protocol::validity_text(c.in.error()) + ")");
-        return;
+        return true;
       }
       handle_message(c, m);
       if (c.dead || c.kind == ConnKind::UserCmd || c.kind == ConnKind::Held) break;
@@ -251,10 +259,12 @@ void Core::read_from(Connection& c) {
       setsockopt(c.fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
     }
     // A short read drained the socket: return instead of paying for a recv()
-    // that can only say EAGAIN (half the reads at 10,000 workers). epoll is
-    // level-triggered, so data that arrives later is reported again.
-    if (size_t(n) < sizeof buf) return;
+    // that can only say EAGAIN (half the reads at 10,000 workers). Data that
+    // arrives after the read raises a new edge, so it is reported again.
+    if (size_t(n) < sizeof buf) return true;
   }
+  // Budget used up with data possibly left: only then read again later.
+  return c.dead || !c.reading;
 }
 
 void Core::handle_message(Connection& c, Message& m) {
@@ -275,7 +285,9 @@ void Core::update_watch(Connection& c) {
     return;
   }
   c.watched = want;
-  loop_.modify(c.fd, want, &c);
+  // EPOLL_CTL_MOD re-evaluates readiness, so a condition that is already
+  // true (e.g. buffer space freed before we asked for EPOLLOUT) is reported.
+  loop_.modify(c.fd, want | kEdge, &c);
 }
 
 void Core::send(Connection& c, std::string_view bytes) {
@@ -1220,6 +1232,17 @@ void Core::arm_interval() {
 
 int Core::after_batch() {
   settle();
+  // Connections whose read budget ran out in the batch (edge-triggered epoll
+  // will not report them again until more data arrives).
+  if (!unread_.empty()) {
+    std::vector<uint64_t> again;
+    again.swap(unread_);
+    for (uint64_t id : again) {
+      auto it = conns_.find(id);
+      if (it != conns_.end() && !it->second->dead) on_conn_io(*it->second, EPOLLIN);
+    }
+    settle();
+  }
   uint64_t now = now_ms();
 
   while (hs_head_ && hs_head_->deadline_ms <= now) {
@@ -1270,6 +1293,7 @@ int Core::after_batch() {
   // The interval deadline only matters once the computation can checkpoint;
   // state changes arrive as events, which end the wait anyway.
   if (interval_deadline_ && computation_running() && !ckpt_in_progress_) consider(interval_deadline_);
+  if (!unread_.empty()) return 0;
   if (next == UINT64_MAX) return -1;
   return next <= now ? 0 : int(std::min<uint64_t>(next - now, 60000));
 }

@@ -37,6 +37,9 @@ class Core final : public IoHandler {
   // handshakes, fires timers. Returns the epoll timeout for the next wait.
   int after_batch();
   bool finished() const { return finished_; }
+  // A checkpoint or restart is running: workers wait on barriers, so the
+  // loop trades a little CPU for latency (see Coordinator's run loop).
+  bool in_round() const { return ckpt_in_progress_ || restarting_; }
   int exit_code() const { return exit_code_; }
   std::string exit_reason() const { return exit_reason_; }
 
@@ -66,7 +69,8 @@ class Core final : public IoHandler {
 
   // ----- connections -----
   void accept_all();
-  void read_from(Connection& c);
+  // Reads what the socket holds; false when the read budget ran out first.
+  bool read_from(Connection& c);
   void handle_message(Connection& c, Message& m);
   void send(Connection& c, std::string_view bytes);
   void flush(Connection& c);
@@ -135,6 +139,7 @@ class Core final : public IoHandler {
   std::vector<uint64_t> held_ids_;  // connections parked in ConnKind::Held
   std::vector<Connection*> dying_;  // marked dead, consequences pending
   std::vector<std::unique_ptr<Connection>> graveyard_;  // freed after the batch
+  std::vector<uint64_t> unread_;  // connection ids to read again after the batch
   Connection* hs_head_ = nullptr;
   Connection* hs_tail_ = nullptr;
   uint64_t next_conn_id_ = 1;

@@ -63,13 +63,13 @@ bool EventLoop::modify(int fd, uint32_t events, IoHandler* h) noexcept {
 
 void EventLoop::remove(int fd) noexcept { epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, nullptr); }
 
-void EventLoop::run_once(int timeout_ms) {
+int EventLoop::run_once(int timeout_ms) {
   int n = epoll_wait(epfd_, events_.data(), int(events_.size()), timeout_ms);
   if (n < 0) {
     // EINTR: a signal arrived (the executable handles signals on its own
     // thread, but a debugger or profiler may still interrupt us).
     if (errno != EINTR) throw_errno("epoll_wait", errno);
-    return;
+    return 0;
   }
   bool woken = false;
   for (int i = 0; i < n; i++) {
@@ -86,6 +86,7 @@ void EventLoop::run_once(int timeout_ms) {
     [[maybe_unused]] ssize_t r = read(wakefd_, &v, sizeof v);
     run_tasks();
   }
+  return n;
 }
 
 void EventLoop::post(std::function<void()> task) {

@@ -39,7 +39,9 @@ class EventLoop {
   // Waits up to `timeout_ms` (-1: forever) and dispatches ready handlers and
   // queued tasks. Handlers may register/unregister fds; freeing a handler
   // during dispatch is not allowed (the owner defers it, see Core).
-  void run_once(int timeout_ms);
+  // Waits up to timeout_ms (-1: forever) and dispatches; returns the number
+  // of events handled (0 on timeout or EINTR).
+  int run_once(int timeout_ms);
 
   // Thread-safe: queue `task` to run on the loop thread and wake it.
   void post(std::function<void()> task);

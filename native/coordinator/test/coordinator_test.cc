@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "coordinator/coordinator.h"
@@ -226,4 +227,59 @@ TEST_CASE("a blocking checkpoint still waiting when the coordinator stops is ans
   CHECK(m.header.msg_type() == MsgType::DoCheckpoint);
   c.stop();
   CHECK(status == int(CmdStatus::NotRunning));
+}
+
+TEST_CASE("a worker that sends more than its read budget in one burst is served to the end") {
+  // Sockets are watched edge-triggered: data left unread when a connection's
+  // read budget runs out is not reported again by epoll, so the core must
+  // come back to it by itself. A tiny budget makes that happen on every read.
+  Options o = quiet_options();
+  o.read_budget_bytes = 512;
+  Coordinator c(o);
+  c.start();
+  Client a(c.port());
+  Message m;
+  a.send_msg(worker_header(MsgType::NewWorker, 1), make_hello_payload("vm", "burst"));
+  REQUIRE(a.recv_msg(m));
+  REQUIRE(m.header.msg_type() == MsgType::Accept);
+
+  constexpr int kRequests = 20000;  // ~4.6 MB of requests, sent without waiting
+  std::string burst;
+  for (int i = 0; i < kRequests; i++) {
+    Header h = worker_header(MsgType::KvdbRequest, 1);
+    h.set_name("burst-db");
+    h.kvdb = int32_t(KvdbOp::IncrBy);
+    std::string payload = make_kvdb_payload(h, "n", "1");
+    burst += encode_message(h, payload);
+  }
+  std::atomic<bool> send_ok{true};
+  std::thread sender([&] {
+    size_t off = 0;
+    while (off < burst.size()) {
+      ssize_t n = ::send(a.fd, burst.data() + off, burst.size() - off, MSG_NOSIGNAL);
+      if (n <= 0) {
+        send_ok = false;
+        return;
+      }
+      off += size_t(n);
+    }
+  });
+  int replies = 0;
+  while (replies < kRequests && a.recv_msg(m, 10000)) {
+    if (m.header.msg_type() != MsgType::KvdbResponse || m.header.kvdb != int32_t(KvdbResult::Success)) break;
+    replies++;
+  }
+  sender.join();
+  CHECK(send_ok.load());
+  CHECK(replies == kRequests);
+  Header g = worker_header(MsgType::KvdbRequest, 1);
+  g.set_name("burst-db");
+  g.kvdb = int32_t(KvdbOp::Get);
+  std::string gp = make_kvdb_payload(g, "n", "");
+  a.send_msg(g, gp);
+  REQUIRE(a.recv_msg(m));
+  auto value = parse_cstring_payload(m.payload);
+  REQUIRE(value.has_value());
+  CHECK(*value == std::to_string(kRequests));
+  c.stop();
 }
