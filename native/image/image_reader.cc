@@ -146,8 +146,13 @@ struct ImageReader::Impl {
       uint64_t next_off = begin_off + table.chunks[k].stored_len;
       k++;
       // Chunks follow each other, at most a page of padding apart.
+      // The region span is capped too: a batch of a fragmented heap (a few
+      // MiB of small chunks between elided pages) also zeroes its gaps, and
+      // batches spanning 30 MiB of the region left one thread working alone.
+      const uint64_t begin_ro = table.chunks[start].region_offset;
       while (k < end && table.chunks[k].file_offset >= next_off && table.chunks[k].file_offset - next_off < kPageSize &&
-             table.chunks[k].file_offset + table.chunks[k].stored_len - begin_off <= kBatch) {
+             table.chunks[k].file_offset + table.chunks[k].stored_len - begin_off <= kBatch &&
+             table.chunks[k].region_offset >= begin_ro && table.chunks[k].region_offset - begin_ro < kBatch) {
         next_off = table.chunks[k].file_offset + table.chunks[k].stored_len;
         k++;
       }
@@ -175,6 +180,51 @@ struct ImageReader::Impl {
     buf.reserve(end - a.file_offset);
     file.pread_exact(buf.data(), end - a.file_offset, a.file_offset);
     return a.file_offset;
+  }
+
+  // Raw chunks that follow each other in the file are read straight into
+  // their places in the destination with one scatter read and verified
+  // there: no bounce buffer and no copy. Reading into a buffer and copying
+  // out kept read+verify at about 0.75 of the device's read bandwidth.
+  // Handles a prefix of [first, first+count) and returns its length; a
+  // chunk it cannot place (O_DIRECT: not whole pages or unaligned
+  // destination) ends the prefix. Stored bytes outside the chunks (page
+  // padding, not covered by checksums) are never read into dst.
+  //
+  // Small chunks (the pieces of a fragmented heap between zero pages) are
+  // left to the bounce buffer: a scatter read of a thousand 4 KiB pieces
+  // ran at about half the device's speed here, while one contiguous read
+  // plus copying them out costs little.
+  static constexpr uint32_t kInPlaceMin = 64u << 10;
+  bool in_place_ok(const ChunkDesc& c, const uint8_t* out) const {
+    if (c.codec != Codec::Raw || c.stored_len != c.logical_len || c.stored_len < kInPlaceMin) return false;
+    if (direct.fd() >= 0 && direct.direct())
+      return c.stored_len % kPageSize == 0 && reinterpret_cast<uintptr_t>(out + c.region_offset) % kPageSize == 0;
+    return true;
+  }
+
+  uint64_t read_raw_in_place(uint64_t first, uint64_t count, uint8_t* out) const {
+    const bool dio = direct.fd() >= 0 && direct.direct();
+    const stream::File& f = dio ? direct : file;
+    thread_local std::vector<struct iovec> iov;
+    iov.clear();
+    uint64_t k = first;
+    const uint64_t start = table.chunks[first].file_offset;
+    uint64_t next = start;
+    for (; k < first + count; k++) {
+      const ChunkDesc& c = table.chunks[k];
+      if (c.file_offset != next || !in_place_ok(c, out)) break;
+      iov.push_back({out + c.region_offset, c.stored_len});
+      next += c.stored_len;
+    }
+    if (iov.empty()) return 0;
+    size_t got = f.preadv_some(iov.data(), iov.size(), start);
+    for (uint64_t j = first; j < k; j++) {
+      const ChunkDesc& c = table.chunks[j];
+      if (c.file_offset + c.stored_len > start + got) throw Error(Errc::Truncated, chunk_where(c) + ": file ends inside the chunk");
+      check_sum(c, out + c.region_offset);
+    }
+    return k - first;
   }
 
   // Verifies and decodes one chunk whose stored bytes are at `p`.
@@ -295,14 +345,11 @@ void ImageReader::read_region(size_t i, void* dst, size_t dst_len) const {
   const RegionInfo& r = m.table.regions[i];
   if (dst_len < r.desc.length) throw Error(Errc::InvalidArgument, "destination smaller than the region");
   auto* out = static_cast<uint8_t*>(dst);
-  // Zero the gaps (elided pages) first; chunks fill the rest.
-  uint64_t at = 0;
-  for (uint64_t k = r.first_chunk; k < r.first_chunk + r.chunk_count; k++) {
-    const ChunkDesc& c = m.table.chunks[k];
-    if (c.region_offset > at) std::memset(out + at, 0, c.region_offset - at);
-    at = c.region_offset + c.logical_len;
+  if (r.chunk_count == 0) {
+    if (r.desc.length > 0) std::memset(out, 0, r.desc.length);
+    return;
   }
-  if (r.desc.length > at) std::memset(out + at, 0, r.desc.length - at);
+  const uint64_t end_chunk = r.first_chunk + r.chunk_count;
   unsigned threads = m.opt.threads;
   std::vector<AlignedBuffer> bufs(std::max(1u, threads));
   std::vector<std::unique_ptr<stream::Decoder>> decs;
@@ -310,6 +357,36 @@ void ImageReader::read_region(size_t i, void* dst, size_t dst_len) const {
   auto bs = m.batches(r.first_chunk, r.chunk_count);
   m.parallel(bs.size(), threads, [&](size_t b, unsigned w) {
     auto [first, count] = bs[b];
+    // Each batch zeroes the gaps (elided pages) before its chunks, and the
+    // last one the region's tail: done in parallel, between reads, rather
+    // than in one pass while the device idles. Chunks never overlap gaps.
+    uint64_t at = first == r.first_chunk ? 0 : m.table.chunks[first - 1].region_offset + m.table.chunks[first - 1].logical_len;
+    bool all_raw = true;
+    for (uint64_t k = first; k < first + count; k++) {
+      const ChunkDesc& c = m.table.chunks[k];
+      if (c.region_offset > at) std::memset(out + at, 0, c.region_offset - at);
+      at = c.region_offset + c.logical_len;
+      all_raw = all_raw && c.codec == Codec::Raw;
+    }
+    if (first + count == end_chunk && r.desc.length > at) std::memset(out + at, 0, r.desc.length - at);
+    if (all_raw) {
+      for (uint64_t k = first; k < first + count;) {
+        uint64_t n = m.read_raw_in_place(k, first + count - k, out);
+        if (n == 0) {
+          // The run of chunks that cannot be read in place goes through the
+          // buffer in one read (they are adjacent in the file: one batch).
+          n = 1;
+          while (k + n < first + count && !m.in_place_ok(m.table.chunks[k + n], out)) n++;
+          uint64_t base = m.read_batch(k, n, bufs[w]);
+          for (uint64_t j = k; j < k + n; j++) {
+            const ChunkDesc& c = m.table.chunks[j];
+            m.decode_from(c, bufs[w].data() + (c.file_offset - base), out + c.region_offset, *decs[w]);
+          }
+        }
+        k += n;
+      }
+      return;
+    }
     uint64_t base = m.read_batch(first, count, bufs[w]);
     for (uint64_t k = first; k < first + count; k++) {
       const ChunkDesc& c = m.table.chunks[k];

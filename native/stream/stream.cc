@@ -203,6 +203,38 @@ size_t File::pread_some(void* data, size_t len, uint64_t offset) const {
   return got;
 }
 
+size_t File::preadv_some(const struct iovec* iov_in, size_t iovcnt, uint64_t offset) const {
+  std::vector<struct iovec> iov(iov_in, iov_in + iovcnt);
+  size_t idx = 0, got = 0;
+  while (idx < iov.size()) {
+    int n = static_cast<int>(std::min<size_t>(iov.size() - idx, IOV_MAX));
+    size_t want = 0;
+    for (int i = 0; i < n; i++) want += iov[idx + i].iov_len;
+    ssize_t r = ::preadv(fd_, iov.data() + idx, n, static_cast<off_t>(offset + got));
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      throw_errno("read of " + path_ + " at offset " + std::to_string(offset + got) + " failed", errno);
+    }
+    if (r == 0) break;
+    got += static_cast<size_t>(r);
+    // A short read of a regular file is its end (and with O_DIRECT the next
+    // offset would not be aligned).
+    if (static_cast<size_t>(r) < want) break;
+    size_t left = static_cast<size_t>(r);
+    while (left > 0 && idx < iov.size()) {
+      if (left >= iov[idx].iov_len) {
+        left -= iov[idx].iov_len;
+        idx++;
+      } else {
+        iov[idx].iov_base = static_cast<uint8_t*>(iov[idx].iov_base) + left;
+        iov[idx].iov_len -= left;
+        left = 0;
+      }
+    }
+  }
+  return got;
+}
+
 void File::pread_exact(void* data, size_t len, uint64_t offset) const {
   size_t got = pread_some(data, len, offset);
   if (got != len)

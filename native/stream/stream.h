@@ -129,6 +129,9 @@ class File {
   void pread_exact(void* data, size_t len, uint64_t offset) const;
   // Reads up to len bytes; returns how many (short only at end of file).
   size_t pread_some(void* data, size_t len, uint64_t offset) const;
+  // Scatter read of one contiguous file range (any number of pieces);
+  // returns the bytes read (short only at end of file).
+  size_t preadv_some(const struct iovec* iov, size_t iovcnt, uint64_t offset) const;
   uint64_t size() const;
   void sync();  // fdatasync; throws Io
   void close();
