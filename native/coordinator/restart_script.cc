@@ -92,7 +92,11 @@ Options:
   --coord-port, -p PORT   coordinator port (default: $DMTCP_COORD_PORT, else the
                           port recorded at checkpoint time)
   --hostfile FILE         restart the host groups on the hosts listed in FILE
-                          (one per line, in order)
+                          (one per line, in order; a host may repeat)
+  --no-resource-manager   inside a SLURM or PBS/TORQUE job, still use the
+                          recorded hosts and ssh/rsh (by default a multi-host
+                          computation is placed on the allocated nodes and
+                          started with srun or pbsdsh)
   --restartdir, -d DIR    read every image from DIR instead of its recorded
                           directory
   --ckptdir DIR           write later checkpoints of the restarted computation
@@ -132,13 +136,17 @@ std::string render_restart_script(const ScriptInput& in) {
 
   s += R"SH(hostfile=
 noStrictChecking=
+no_rm=
+coord_host_given=${DMTCP_COORD_HOST:+1}
 while [ $# -gt 0 ]; do
   case "$1" in
     --help)
       echo "$usage_str"
       exit 0 ;;
     -h|--coord-host|--host)
-      coord_host="$2"; shift 2 ;;
+      coord_host="$2"; coord_host_given=1; shift 2 ;;
+    --no-resource-manager)
+      no_rm=1; shift ;;
     -p|--coord-port|--port)
       coord_port="$2"; shift 2 ;;
     --coord-logfile)
@@ -262,22 +270,89 @@ exec "$dmt_rstr_cmd" --coord-host "$coord_host" --coord-port "$coord_port" \
   done
 fi
 
+# same_host A B: the same name, or the same short name.
+same_host()
+{
+  [ "$1" = "$2" ] || [ "${1%%.*}" = "${2%%.*}" ]
+}
+
+# Inside a batch job the recorded hosts are usually not the ones allocated
+# now (a resubmitted job gets other nodes), and ssh between compute nodes is
+# often not allowed. Unless --hostfile or --no-resource-manager is given, the
+# host groups go to the allocated nodes, in order, and remote groups are
+# started with the resource manager's own launcher.
+launcher=
+alloc_hosts=()
+if [ -z "$hostfile" ] && [ -z "$no_rm" ]; then
+  if [ -n "$SLURM_JOB_NODELIST" ] && command -v scontrol >/dev/null 2>&1 && command -v srun >/dev/null 2>&1; then
+    mapfile -t alloc_hosts < <(scontrol show hostnames "$SLURM_JOB_NODELIST")
+    launcher=srun
+  elif [ -n "$PBS_NODEFILE" ] && [ -r "$PBS_NODEFILE" ] && command -v pbsdsh >/dev/null 2>&1; then
+    mapfile -t alloc_hosts < <(awk 'NF && !seen[$1]++ { print $1 }' "$PBS_NODEFILE")
+    launcher=pbsdsh
+  fi
+fi
+if [ -n "$launcher" ]; then
+  if [ "${#alloc_hosts[@]}" -eq 0 ]; then
+    echo "$0: could not read the node list of this $launcher allocation; pass --hostfile or --no-resource-manager" >&2
+    exit 1
+  fi
+  # A restart inside the allocation that made the checkpoint keeps its placement.
+  all_allocated=1
+  for h in "${group_hosts[@]}"; do
+    found=
+    for a in "${alloc_hosts[@]}"; do
+      if same_host "$a" "$h"; then found=1; break; fi
+    done
+    if [ -z "$found" ]; then all_allocated=; break; fi
+  done
+  if [ -z "$all_allocated" ]; then
+    if [ "${#alloc_hosts[@]}" -lt "${#group_hosts[@]}" ]; then
+      echo "$0: the checkpoint ran on ${#group_hosts[@]} hosts but this allocation has ${#alloc_hosts[@]} node(s); request at least ${#group_hosts[@]} nodes, or pass --hostfile to put several host groups on one node" >&2
+      exit 1
+    fi
+    for i in "${!group_hosts[@]}"; do
+      echo "$0: ${group_hosts[$i]} -> ${alloc_hosts[$i]}" >&2
+      group_hosts[$i]=${alloc_hosts[$i]}
+    done
+  fi
+  if [ -z "$coord_host_given" ] && ! check_local "$coord_host"; then
+    found=
+    for a in "${alloc_hosts[@]}"; do
+      if same_host "$a" "$coord_host"; then found=1; break; fi
+    done
+    if [ -z "$found" ]; then
+      echo "$0: the recorded coordinator host $coord_host is not in this allocation; using $(hostname) (run dmtcp_coordinator there, or pass --coord-host)" >&2
+      coord_host=$(hostname)
+    fi
+  fi
+  srun_opts=(--nodes=1 --ntasks=1)
+  if [ "$launcher" = srun ] && srun --help 2>&1 | grep -q -- '--overlap'; then
+    srun_opts+=(--overlap)
+  fi
+fi
+
 local_files=()
 have_local=
 for i in "${!group_hosts[@]}"; do
   host=${group_hosts[$i]}
   mapfile -t files < <(rewrite_dir "${all_files[@]:${group_start[$i]}:${group_count[$i]}}")
-  if [ -z "$have_local" ] && check_local "$host"; then
+  if check_local "$host"; then
     have_local=1
-    local_files=("${files[@]}")
+    local_files+=("${files[@]}")
     continue
   fi
-  remote_cmd=$(printf '%q ' env DMTCP_CHECKPOINT_INTERVAL="$checkpoint_interval" "$dmt_rstr_cmd" \
-    --join-coordinator --coord-host "$coord_host" --coord-port "$coord_port" \
+  cmd=(env DMTCP_CHECKPOINT_INTERVAL="$checkpoint_interval" "$dmt_rstr_cmd"
+    --join-coordinator --coord-host "$coord_host" --coord-port "$coord_port"
     "${rstr_opts[@]}" --interval "$checkpoint_interval" "${files[@]}")
-  shell=${group_shells[$i]}
-  [ "$shell" = ssh ] && shell=$remote_shell_cmd
-  $shell "$host" "$remote_cmd" </dev/null &
+  case "$launcher" in
+    srun) srun "${srun_opts[@]}" --nodelist="$host" "${cmd[@]}" </dev/null & ;;
+    pbsdsh) pbsdsh -h "$host" "${cmd[@]}" </dev/null & ;;
+    *)
+      shell=${group_shells[$i]}
+      [ "$shell" = ssh ] && shell=$remote_shell_cmd
+      $shell "$host" "$(printf '%q ' "${cmd[@]}")" </dev/null & ;;
+  esac
 done
 
 if [ -n "$have_local" ]; then

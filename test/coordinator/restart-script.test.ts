@@ -5,6 +5,7 @@
  */
 import { execFile } from 'node:child_process';
 import { promises as fs } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 
@@ -87,4 +88,101 @@ it('multi host: groups hosts by shell and is valid bash', async () => {
   expect(text).toContain(' :: beta :bg: /ck/p2.dmtcp : ssh\n :: alpha :bg: /ck/p1.dmtcp /ck/p3.dmtcp : ssh\n');
   expect(text).toContain('# Number of hosts in the computation = 2');
   await run('bash', ['-n', script]);
+});
+
+/** A bin directory with recording stand-ins for dmtcp_restart and the launchers. */
+async function fakeCluster(nodes: string[]): Promise<{ dir: string; logs: string }> {
+  const dir = await tempDir('ckpt-fake-rm-');
+  const logs = path.join(dir, 'logs');
+  await fs.mkdir(logs);
+  // Each stand-in writes its arguments, one per line, to logs/<name>.<pid>.
+  const recorder = (name: string) =>
+    `#!/bin/sh\nf='${logs}'/${name}.$$\nfor a in "$@"; do printf '%s\\n' "$a"; done > "$f.tmp"\nmv "$f.tmp" "$f"\n`;
+  await fs.writeFile(path.join(dir, 'dmtcp_restart'), recorder('dmtcp_restart'), { mode: 0o755 });
+  await fs.writeFile(path.join(dir, 'pbsdsh'), recorder('pbsdsh'), { mode: 0o755 });
+  await fs.writeFile(path.join(dir, 'ssh'), recorder('ssh'), { mode: 0o755 });
+  await fs.writeFile(
+    path.join(dir, 'srun'),
+    `#!/bin/sh\nif [ "$1" = --help ]; then echo '      --overlap   share resources'; exit 0; fi\n` + recorder('srun').replace('#!/bin/sh\n', ''),
+    { mode: 0o755 },
+  );
+  await fs.writeFile(path.join(dir, 'scontrol'), `#!/bin/sh\n[ "$1 $2" = "show hostnames" ] || exit 2\nprintf '%s\\n' ${nodes.map((n) => `'${n}'`).join(' ')}\n`, { mode: 0o755 });
+  return { dir, logs };
+}
+
+async function recorded(logs: string, name: string, count: number): Promise<string[][]> {
+  const files = await until(async () => {
+    const f = (await fs.readdir(logs)).filter((n) => n.startsWith(`${name}.`) && !n.endsWith('.tmp'));
+    return f.length >= count ? f : undefined;
+  }, `${count} call(s) of ${name}`);
+  return Promise.all(files.sort().map(async (f) => (await fs.readFile(path.join(logs, f), 'utf8')).trim().split('\n')));
+}
+
+const here = os.hostname();
+
+it('multi host inside a SLURM job: groups go to the allocated nodes, remote ones through srun', async () => {
+  const fake = await fakeCluster([here, 'node-b']);
+  coord = await startCoordinator({ args: ['--timeout', '60', '--dmtcp-bin-dir', fake.dir, '-i', '0'] });
+  const script = await checkpointWith(coord, [
+    { file: '/ck/p1.dmtcp', host: 'old-a' },
+    { file: '/ck/p2.dmtcp', host: 'old-b' },
+    { file: '/ck/p3.dmtcp', host: 'old-a' },
+  ]);
+  const env = { ...process.env, PATH: `${fake.dir}:${process.env.PATH}`, SLURM_JOB_NODELIST: 'x[1-2]', DMTCP_COORD_HOST: '', DMTCP_COORD_PORT: '' };
+  delete env.PBS_NODEFILE;
+  const r = await run(script, [], { env });
+  expect(r.stderr).toContain('old-a -> ' + here);
+  expect(r.stderr).toContain('old-b -> node-b');
+  const [local] = await recorded(fake.logs, 'dmtcp_restart', 1);
+  expect(local!.slice(0, 5)).toEqual(['--join-coordinator', '--coord-host', local![2], '--coord-port', String(coord.port)]);
+  expect(local!.slice(-2)).toEqual(['/ck/p1.dmtcp', '/ck/p3.dmtcp']);
+  const [srun] = await recorded(fake.logs, 'srun', 1);
+  expect(srun!.slice(0, 4)).toEqual(['--nodes=1', '--ntasks=1', '--overlap', '--nodelist=node-b']);
+  expect(srun![4]).toBe('env');
+  expect(srun![5]).toBe('DMTCP_CHECKPOINT_INTERVAL=0');
+  expect(srun![6]).toBe(path.join(fake.dir, 'dmtcp_restart'));
+  expect(srun!.slice(7, 9)).toEqual(['--join-coordinator', '--coord-host']);
+  expect(srun![srun!.length - 1]).toBe('/ck/p2.dmtcp');
+  await fs.rm(fake.dir, { recursive: true, force: true });
+});
+
+it('multi host inside a job with too few nodes: exit 1 with what to ask for; --no-resource-manager uses ssh', async () => {
+  const fake = await fakeCluster([here]);
+  coord = await startCoordinator({ args: ['--timeout', '60', '--dmtcp-bin-dir', fake.dir, '-i', '0'] });
+  const script = await checkpointWith(coord, [
+    { file: '/ck/p1.dmtcp', host: here },
+    { file: '/ck/p2.dmtcp', host: 'old-b' },
+  ]);
+  const env = { ...process.env, PATH: `${fake.dir}:${process.env.PATH}`, SLURM_JOB_NODELIST: 'x1', DMTCP_COORD_HOST: '', DMTCP_COORD_PORT: '' };
+  await expect(run(script, [], { env })).rejects.toMatchObject({ code: 1, stderr: expect.stringContaining('request at least 2 nodes') });
+  expect(await fs.readdir(fake.logs)).toEqual([]);
+
+  await run(script, ['--no-resource-manager'], { env });
+  const [ssh] = await recorded(fake.logs, 'ssh', 1);
+  expect(ssh![0]).toBe('old-b');
+  expect(ssh![1]).toContain('--join-coordinator');
+  expect(ssh![1]).toContain('/ck/p2.dmtcp');
+  const [local] = await recorded(fake.logs, 'dmtcp_restart', 1);
+  expect(local!.slice(-1)).toEqual(['/ck/p1.dmtcp']);
+  await fs.rm(fake.dir, { recursive: true, force: true });
+});
+
+it('multi host inside a PBS/TORQUE job: nodes from $PBS_NODEFILE, remote groups through pbsdsh', async () => {
+  const fake = await fakeCluster([]);
+  const nodefile = path.join(fake.dir, 'nodes');
+  await fs.writeFile(nodefile, `${here}\n${here}\nnode-b\nnode-b\n`);
+  coord = await startCoordinator({ args: ['--timeout', '60', '--dmtcp-bin-dir', fake.dir, '-i', '0'] });
+  const script = await checkpointWith(coord, [
+    { file: '/ck/p1.dmtcp', host: 'old-a' },
+    { file: '/ck/p2.dmtcp', host: 'old-b' },
+  ]);
+  const env = { ...process.env, PATH: `${fake.dir}:${process.env.PATH}`, PBS_NODEFILE: nodefile, DMTCP_COORD_HOST: '', DMTCP_COORD_PORT: '' };
+  delete env.SLURM_JOB_NODELIST;
+  await run(script, [], { env });
+  const [pbs] = await recorded(fake.logs, 'pbsdsh', 1);
+  expect(pbs!.slice(0, 3)).toEqual(['-h', 'node-b', 'env']);
+  expect(pbs![pbs!.length - 1]).toBe('/ck/p2.dmtcp');
+  const [local] = await recorded(fake.logs, 'dmtcp_restart', 1);
+  expect(local!.slice(-1)).toEqual(['/ck/p1.dmtcp']);
+  await fs.rm(fake.dir, { recursive: true, force: true });
 });
