@@ -39,6 +39,8 @@ enum : uint32_t {
   kRegFileGone = 1u << 2,  // backing file was deleted at checkpoint time
   kRegDontFork = 1u << 3,  // madvise(MADV_DONTFORK) was in effect
   kRegWipeOnFork = 1u << 4,  // madvise(MADV_WIPEONFORK) was in effect
+  kRegHugeAdvised = 1u << 5,    // madvise(MADV_HUGEPAGE) was in effect ("hg")
+  kRegNoHugeAdvised = 1u << 6,  // madvise(MADV_NOHUGEPAGE) was in effect ("nh")
 };
 
 struct RegionDesc {

@@ -136,6 +136,46 @@ describe.skipIf(why !== null)('built-in engine: three checkpoint/restart cycles'
     expect(fs.readFileSync(file, 'utf8')).toBe(fs.readFileSync(refFile, 'utf8'));
   });
 
+  // Page-cache residency of the images of the latest generation (0..1),
+  // or null where the page cache is the file itself (tmpfs).
+  function cachedFraction(ckptDir: string): number | null {
+    const gen = path.join(computationDir(ckptDir), 'latest');
+    const fsType = spawnSync('stat', ['-f', '-c', '%T', gen], { encoding: 'utf8' }).stdout.trim();
+    if (fsType === 'tmpfs') return null;
+    let res = 0;
+    let size = 0;
+    for (const f of fs.readdirSync(gen).filter((n) => n.endsWith('.ckpt'))) {
+      const r = spawnSync('fincore', ['--bytes', '--noheadings', '--output', 'RES,SIZE', path.join(gen, f)], { encoding: 'utf8' });
+      if (r.status !== 0) throw new Error(`fincore (util-linux) is required: ${r.stderr}`);
+      const [a, b] = r.stdout.trim().split(/\s+/).map(Number);
+      res += a!;
+      size += b!;
+    }
+    return res / size;
+  }
+
+  it('huge page advice survives restarts; images are written and read with O_DIRECT', async () => {
+    const exe = compile(work, 'thp');
+    const want = reference([exe, '300', '0']);
+    expect(want).toMatch(/^A=hg B=nh C=- done sum=/);
+    // Uncompressed: raw chunks are what the restarter reads with O_DIRECT.
+    const o = { ...opts('thp'), env: { CKPT_COMPRESS: 'none' } };
+    expect(await threeCycles(o, [exe, '300', '15000'])).toBe(want);
+    // The last generation was written by the checkpoint and read by the
+    // restart: with O_DIRECT on both sides it never entered the page cache.
+    const direct = cachedFraction(o.ckptDir);
+    // Buffered on both sides (CKPT_O_DIRECT=0) the image stays cached.
+    const b = { ...opts('thp-buffered'), env: { CKPT_COMPRESS: 'none', CKPT_O_DIRECT: '0' } };
+    expect(await threeCycles(b, [exe, '300', '15000'])).toBe(want);
+    const buffered = cachedFraction(b.ckptDir);
+    if (direct === null || buffered === null) {
+      console.warn('engine test: images on tmpfs, O_DIRECT residency not checked');
+    } else {
+      expect(direct).toBeLessThan(0.25);
+      expect(buffered).toBeGreaterThan(0.75);
+    }
+  });
+
   it('shared and private file mappings', async () => {
     const exe = compile(work, 'mmaps');
     const refDir = path.join(work, 'mm-ref');

@@ -10,7 +10,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const binDir = path.join(repoRoot, 'build', 'Release');
+// CKPT_TEST_BIN_DIR: run the tests against a copy of build/Release (so a
+// rebuild during a long run cannot change the binaries under test).
+export const binDir = process.env.CKPT_TEST_BIN_DIR ? path.resolve(process.env.CKPT_TEST_BIN_DIR) : path.join(repoRoot, 'build', 'Release');
 export const fixturesDir = path.join(repoRoot, 'test', 'fixtures', 'engine');
 export const restarter = path.join(binDir, 'ckpt-restart');
 
