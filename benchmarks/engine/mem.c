@@ -2,11 +2,16 @@
 // and runs a tight loop that records the longest gap between two
 // iterations (the application's downtime). On SIGUSR1 it prints
 // "gap_us=<max gap since the previous report>" and resets the maximum.
-//   mem MIB
+//   mem MIB [write|read]
+// write (default): the loop adds to one word every iteration, striding over
+// the whole buffer, so during a forked checkpoint every page it reaches is
+// copied on write. read: the loop only reads the buffer (a CPU-bound phase
+// that leaves memory unchanged).
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -22,6 +27,7 @@ static uint64_t now_us(void) {
 int main(int argc, char** argv) {
   size_t mib = argc > 1 ? strtoul(argv[1], NULL, 10) : 64;
   size_t n = mib << 17;  // 8-byte words
+  int writer = !(argc > 2 && strcmp(argv[2], "read") == 0);
   uint64_t* mem = malloc(n * sizeof *mem);
   if (!mem) return 1;
   uint64_t x = 88172645463325252ull;
@@ -38,8 +44,12 @@ int main(int argc, char** argv) {
   printf("ready %zu\n", mib);
   fflush(stdout);
   uint64_t last = now_us(), maxgap = 0, iter = 0;
+  volatile uint64_t sink = 0;
   for (;;) {
-    mem[(iter * 4099) % n] += iter;  // keep touching memory
+    if (writer)
+      mem[(iter * 4099) % n] += iter;  // keep touching memory
+    else
+      sink += mem[(iter * 4099) % n];
     iter++;
     uint64_t t = now_us();
     if (t - last > maxgap) maxgap = t - last;

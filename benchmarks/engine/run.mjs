@@ -53,6 +53,7 @@ function compile(name) {
   execFileSync('gcc', ['-O2', '-o', out, path.join(here, `${name}.c`)]);
   return out;
 }
+let rawioExe = null;
 
 function dirBytes(d) {
   let total = 0;
@@ -92,7 +93,27 @@ function rawIo(bytes) {
   fs.closeSync(rfd);
   const readS = Number(process.hrtime.bigint() - t) / 1e9;
   fs.rmSync(file);
-  return { writeS, readS, writeMiBs: mib(bytes) / writeS, readMiBs: mib(bytes) / readS, coldRead: cold };
+  // The same through O_DIRECT (rawio.c): the device without the page cache,
+  // which is how the engine writes and reads images. "fresh" reads into
+  // newly mapped memory, as any restart must (every page is allocated and
+  // cleared by the kernel first).
+  const rio = (...a) => Number(execFileSync(rawioExe, a, { encoding: 'utf8' }).trim());
+  const directWriteS = rio('write', file, String(bytes));
+  dropCaches();
+  const directReadS = rio('read', file);
+  dropCaches();
+  const freshReadS = rio('fresh', file);
+  fs.rmSync(file);
+  return {
+    writeS,
+    readS,
+    directWriteS,
+    directReadS,
+    freshReadS,
+    writeMiBs: mib(bytes) / writeS,
+    readMiBs: mib(bytes) / readS,
+    coldRead: cold,
+  };
 }
 
 class Coordinator {
@@ -175,12 +196,20 @@ function subjectPid(rootPid, name) {
 // Engine modes: raw chunks or zstd-1; forked (the application resumes while
 // the image is written from the frozen copy) or stopped (DMTCP-like).
 // noSync skips fsync, as DMTCP does (it leaves its images in the page cache).
+// The subject keeps writing its memory (mem.c "write": every page it reaches
+// during a forked checkpoint is copied on write) except in noneRead, where it
+// only reads it (a CPU-bound phase). noneBuffered is the engine with
+// O_DIRECT and the restart's huge-page fill switched off (the defaults before
+// they were introduced), for a side-by-side comparison.
 const MODES = {
   none: { CKPT_COMPRESS: 'none' },
   zstd: {},
   noneStopped: { CKPT_COMPRESS: 'none', CKPT_FORKED: '0' },
   noneNoSync: { CKPT_COMPRESS: 'none', CKPT_NO_FSYNC: '1' },
+  noneRead: { CKPT_COMPRESS: 'none', subject: 'read' },
+  noneBuffered: { CKPT_COMPRESS: 'none', CKPT_O_DIRECT: '0', CKPT_RESTORE_THP: '0' },
 };
+const modeEnv = (m) => Object.fromEntries(Object.entries(MODES[m]).filter(([k]) => k !== 'subject'));
 
 async function builtinTrial(coord, memExe, sizeMiB, mode) {
   const ckptDir = path.join(baseDir, `builtin-${mode}-${sizeMiB}-${Date.now()}`);
@@ -189,10 +218,10 @@ async function builtinTrial(coord, memExe, sizeMiB, mode) {
     DMTCP_COORD_HOST: '127.0.0.1',
     DMTCP_COORD_PORT: String(coord.port),
     CKPT_DIR: ckptDir,
-    ...MODES[mode],
+    ...modeEnv(mode),
   };
   const out = path.join(baseDir, 'subject.out');
-  const job = startJob([path.join(bin, 'ckpt-restart'), 'launch', '--', memExe, String(sizeMiB)], env, out);
+  const job = startJob([path.join(bin, 'ckpt-restart'), 'launch', '--', memExe, String(sizeMiB), MODES[mode].subject ?? 'write'], env, out);
   await waitFor('subject ready', () => readOut(out).includes('ready') && coord.status().running);
   const pid = await waitFor('subject pid', () => subjectPid(job.pid, 'mem'));
   await gapMs(pid, out);
@@ -298,6 +327,7 @@ async function main() {
     if (!fs.existsSync(path.join(bin, f))) throw new Error(`build/Release/${f} is missing: run scripts/dev-build.sh`);
   const memExe = compile('mem');
   const spinExe = compile('spin');
+  rawioExe = compile('rawio');
   const coord = await new Coordinator(path.join(bin, 'dmtcp_coordinator')).start();
   const machine = {
     cpu: (fs.readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/) || [])[1],
@@ -328,16 +358,28 @@ async function main() {
     row.raw = {
       writeS: stats(rawRuns.map((r) => r.writeS)),
       readS: stats(rawRuns.map((r) => r.readS)),
+      directWriteS: stats(rawRuns.map((r) => r.directWriteS)),
+      directReadS: stats(rawRuns.map((r) => r.directReadS)),
+      freshReadS: stats(rawRuns.map((r) => r.freshReadS)),
       writeMiBs: median(rawRuns.map((r) => r.writeMiBs)),
       readMiBs: median(rawRuns.map((r) => r.readMiBs)),
       coldRead: rawRuns.every((r) => r.coldRead),
     };
     const b = row.builtin.none;
     const bs = row.builtin.noneStopped;
+    // "Best" raw figures: the faster of buffered and O_DIRECT, the
+    // strictest reading of "raw device bandwidth".
+    const bestWrite = Math.min(row.raw.writeS.median, row.raw.directWriteS.median);
+    const bestRead = Math.min(row.raw.readS.median, row.raw.directReadS.median);
     row.ratios = {
       ckptVsRawWrite: b.ckptS.median / row.raw.writeS.median,
       ckptStoppedVsRawWrite: bs.ckptS.median / row.raw.writeS.median,
       restartVsRawRead: b.restartS.median / row.raw.readS.median,
+      ckptVsBestRawWrite: b.ckptS.median / bestWrite,
+      ckptStoppedVsBestRawWrite: bs.ckptS.median / bestWrite,
+      ckptReadSubjectVsBestRawWrite: row.builtin.noneRead.ckptS.median / bestWrite,
+      restartVsBestRawRead: b.restartS.median / bestRead,
+      restartVsFreshRead: b.restartS.median / row.raw.freshReadS.median,
     };
     if (dmtcpPrefix) {
       for (const gzip of [false, true]) {
@@ -354,6 +396,7 @@ async function main() {
       row.ratios.dmtcpNoGzipCkptOverOursStopped = row.dmtcp.noGzip.ckptS.median / bs.ckptS.median;
       row.ratios.dmtcpNoGzipCkptOverOursNoSync = row.dmtcp.noGzip.ckptS.median / row.builtin.noneNoSync.ckptS.median;
       row.ratios.dmtcpNoGzipRestartOverOurs = row.dmtcp.noGzip.restartS.median / b.restartS.median;
+      row.ratios.dmtcpNoGzipCkptOverOursReadSubject = row.dmtcp.noGzip.ckptS.median / row.builtin.noneRead.ckptS.median;
     }
     results.sizes.push(row);
     const f = (x) => x.toFixed(3);
@@ -363,7 +406,10 @@ async function main() {
         `downtime ${b.downMs.median.toFixed(1)} ms, image ${mib(b.imageBytes).toFixed(1)} MiB; ` +
         `stopped-mode ckpt ${f(bs.ckptS.median)} s (x${row.ratios.ckptStoppedVsRawWrite.toFixed(2)}) downtime ${bs.downMs.median.toFixed(1)} ms; ` +
         `no-fsync ckpt ${f(row.builtin.noneNoSync.ckptS.median)} s; ` +
-        `zstd ckpt ${f(row.builtin.zstd.ckptS.median)} s image ${mib(row.builtin.zstd.imageBytes).toFixed(1)} MiB` +
+        `zstd ckpt ${f(row.builtin.zstd.ckptS.median)} s image ${mib(row.builtin.zstd.imageBytes).toFixed(1)} MiB; ` +
+        `read-only subject ckpt ${f(row.builtin.noneRead.ckptS.median)} s; ` +
+        `buffered (old defaults) ckpt ${f(row.builtin.noneBuffered.ckptS.median)} s restart ${f(row.builtin.noneBuffered.restartS.median)} s; ` +
+        `raw O_DIRECT write ${f(row.raw.directWriteS.median)} s read ${f(row.raw.directReadS.median)} s, fresh-memory read ${f(row.raw.freshReadS.median)} s` +
         (dmtcpPrefix
           ? `; DMTCP --no-gzip ckpt ${f(row.dmtcp.noGzip.ckptS.median)} s restart ${f(row.dmtcp.noGzip.restartS.median)} s downtime ${row.dmtcp.noGzip.downMs.median.toFixed(1)} ms, gzip ckpt ${f(row.dmtcp.gzip.ckptS.median)} s`
           : ''),
