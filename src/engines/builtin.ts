@@ -39,8 +39,10 @@ export const ENGINE_ENV = {
   dir: 'CKPT_DIR',
   /** "none" writes uncompressed images (default: zstd level 1). */
   compress: 'CKPT_COMPRESS',
-  /** "1": write images with O_DIRECT. */
+  /** "0": write images (and read them at restart) through the page cache instead of O_DIRECT. */
   oDirect: 'CKPT_O_DIRECT',
+  /** "0": at restart, no huge-page advice on dense anonymous regions beyond the saved advice. */
+  restoreThp: 'CKPT_RESTORE_THP',
   /** Log level of the worker library: 0 quiet, 1 warnings (default), 2 notes. */
   log: 'CKPT_LOG',
 } as const;
