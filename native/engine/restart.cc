@@ -14,6 +14,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/aio_abi.h>
 #include <linux/sched.h>
 #include <malloc.h>
 #include <netinet/in.h>
@@ -807,6 +808,13 @@ bool move_block(uint64_t from, uint64_t len, uint64_t to) {
     // memory of this process, so pinning it for the DMA costs nothing extra.
     // CKPT_O_DIRECT=0, or a filesystem that refuses it, reads buffered.
     int dfd = g_o_direct ? open(p.path.c_str(), O_RDONLY | O_DIRECT | O_CLOEXEC) : -1;
+    struct RawRun {
+      uint8_t* base;  // region start
+      size_t region, k, end;  // chunks [k, end) of the region
+      uint8_t* dst;
+      uint64_t off, len;
+    };
+    std::vector<RawRun> runs;
     const auto& regs = reader.regions();
     for (size_t i = 0; i < regs.size(); i++) {
       auto* base = reinterpret_cast<uint8_t*>(regs[i].desc.start);
@@ -819,7 +827,7 @@ bool move_block(uint64_t from, uint64_t len, uint64_t to) {
           continue;
         }
         // A run of raw chunks that are contiguous both in the file and in
-        // memory is read with one large pread (up to 32 MiB), then each
+        // memory is read with one large read (up to 32 MiB), then each
         // chunk is verified in place.
         size_t end = k + 1;
         uint64_t len = c.logical_len;
@@ -831,29 +839,75 @@ bool move_block(uint64_t from, uint64_t len, uint64_t to) {
           len += n.logical_len;
           end++;
         }
-        uint8_t* dst = base + c.region_offset;
-        uint64_t got = 0;
-        while (got < len) {
-          bool direct = dfd >= 0 && ((reinterpret_cast<uint64_t>(dst + got) | (c.file_offset + got) | (len - got)) & 4095) == 0;
-          ssize_t n = pread(direct ? dfd : reader.fd(), dst + got, len - got, (off_t)(c.file_offset + got));
-          if (n < 0 && errno == EINVAL && direct) {  // accepted at open, refused now: go on buffered
-            close(dfd);
-            dfd = -1;
-            continue;
-          }
-          if (n < 0 && errno == EINTR) continue;
-          if (n <= 0)
-            die(6, "%s: cannot read chunk data at offset %llu: %s", p.path.c_str(),
-                (unsigned long long)(c.file_offset + got), n < 0 ? strerror(errno) : "end of file");
-          got += n;
-        }
-        for (size_t j = k; j < end; j++)
-          if (XXH3_64bits(base + chunks[j].region_offset, chunks[j].logical_len) != chunks[j].xxh3)
-            die(6, "%s: chunk at offset %llu is corrupt (checksum mismatch)", p.path.c_str(),
-                (unsigned long long)chunks[j].file_offset);
+        runs.push_back({base, i, k, end, base + c.region_offset, c.file_offset, len});
         k = end;
       }
     }
+    auto aligned = [&](const RawRun& r) {
+      return dfd >= 0 && ((reinterpret_cast<uint64_t>(r.dst) | r.off | r.len) & 4095) == 0;
+    };
+    // Synchronous read of a whole run (O_DIRECT where possible).
+    auto read_run = [&](const RawRun& r) {
+      uint64_t got = 0;
+      while (got < r.len) {
+        bool direct = dfd >= 0 && ((reinterpret_cast<uint64_t>(r.dst + got) | (r.off + got) | (r.len - got)) & 4095) == 0;
+        ssize_t n = pread(direct ? dfd : reader.fd(), r.dst + got, r.len - got, (off_t)(r.off + got));
+        if (n < 0 && errno == EINVAL && direct) {  // accepted at open, refused now: go on buffered
+          close(dfd);
+          dfd = -1;
+          continue;
+        }
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0)
+          die(6, "%s: cannot read chunk data at offset %llu: %s", p.path.c_str(), (unsigned long long)(r.off + got),
+              n < 0 ? strerror(errno) : "end of file");
+        got += n;
+      }
+    };
+    auto verify_run = [&](const RawRun& r) {
+      auto chunks = reader.chunks_of(r.region);
+      for (size_t j = r.k; j < r.end; j++)
+        if (XXH3_64bits(r.base + chunks[j].region_offset, chunks[j].logical_len) != chunks[j].xxh3)
+          die(6, "%s: chunk at offset %llu is corrupt (checksum mismatch)", p.path.c_str(),
+              (unsigned long long)chunks[j].file_offset);
+    };
+    // With O_DIRECT the next run's read is submitted asynchronously (Linux
+    // AIO, two in flight) before waiting for the current one: io_submit
+    // faults in (clears) the next run's pages while the device fills the
+    // current run, and the current run is verified while the next is read.
+    // Without AIO (or O_DIRECT) the runs are read one after the other.
+    aio_context_t ctx = 0;
+    if (dfd >= 0 && runs.size() > 1 && syscall(SYS_io_setup, 4, &ctx) != 0) ctx = 0;
+    std::vector<int64_t> res(runs.size(), INT64_MIN);  // AIO result per run; INT64_MIN: not submitted
+    std::vector<struct iocb> cbs(runs.size());
+    auto submit = [&](size_t i) {
+      if (!ctx || !aligned(runs[i])) return;
+      struct iocb& cb = cbs[i];
+      memset(&cb, 0, sizeof cb);
+      cb.aio_data = i;
+      cb.aio_lio_opcode = IOCB_CMD_PREAD;
+      cb.aio_fildes = (uint32_t)dfd;
+      cb.aio_buf = reinterpret_cast<uint64_t>(runs[i].dst);
+      cb.aio_nbytes = runs[i].len;
+      cb.aio_offset = (int64_t)runs[i].off;
+      struct iocb* list[1] = {&cb};
+      if (syscall(SYS_io_submit, ctx, 1, list) == 1) res[i] = INT64_MAX;  // in flight
+    };
+    if (!runs.empty()) submit(0);
+    for (size_t i = 0; i < runs.size(); i++) {
+      if (i + 1 < runs.size()) submit(i + 1);
+      while (res[i] == INT64_MAX) {
+        struct io_event ev[2];
+        long n = syscall(SYS_io_getevents, ctx, 1, 2, ev, nullptr);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) die(6, "%s: waiting for image reads failed: %s", p.path.c_str(), strerror(errno));
+        for (long e = 0; e < n; e++) res[ev[e].data] = ev[e].res;
+      }
+      // Not submitted, failed or short: read it (again) synchronously.
+      if (res[i] != (int64_t)runs[i].len) read_run(runs[i]);
+      verify_run(runs[i]);
+    }
+    if (ctx) syscall(SYS_io_destroy, ctx);
     if (dfd >= 0) close(dfd);
   }
   if (g_verbose) {
