@@ -51,6 +51,7 @@ struct ChunkJob {
   size_t len = 0;             // logical bytes of the open chunk
   uint64_t region_offset = 0;  // of the open chunk
   uint32_t region = 0;
+  size_t cap = 0;              // bytes of `in` this job may fill (<= its capacity)
 };
 
 }  // namespace
@@ -76,6 +77,15 @@ struct ImageWriter::Impl {
   // is one large write. Otherwise job_cap == chunk_size.
   bool raw_jobs = false;
   size_t job_cap = 0;
+  // Raw jobs ramp up from one chunk to job_cap (1, 2, 4, 8 MiB): the first
+  // write then starts after 1 MiB was gathered, not 8, so the device is not
+  // idle for the first few milliseconds of an image.
+  size_t next_cap = 0;
+  size_t take_cap() {
+    size_t c = next_cap;
+    next_cap = std::min(next_cap * 2, job_cap);
+    return c;
+  }
   uint64_t bytes_in = 0, zero_bytes = 0, stored_bytes = 0;
 
   void check_usable() const {
@@ -333,7 +343,7 @@ struct ImageWriter::Impl {
     cur->pieces.push_back(Piece{cur->base, cur->len, cur->region_offset, cur->region, {}, nullptr});
     cur->base += align_up(cur->len);
     cur->len = 0;
-    if (cur->base >= job_cap) submit_job();
+    if (cur->base >= cur->cap) submit_job();
   }
 
   void submit_job() {
@@ -351,7 +361,7 @@ struct ImageWriter::Impl {
   uint8_t* cur_end() { return cur->in.data() + cur->base + cur->len; }
   // Room left in the open chunk: it ends at chunk_size bytes or at the end
   // of the job buffer, whichever comes first.
-  size_t cur_room() const { return std::min(opt.chunk_size - cur->len, job_cap - cur->base - cur->len); }
+  size_t cur_room() const { return std::min(opt.chunk_size - cur->len, cur->cap - cur->base - cur->len); }
   // Closes the open chunk once it is full (the job travels when its buffer is).
   void cut_if_full() {
     if (cur_room() == 0) cut_current();
@@ -369,6 +379,7 @@ struct ImageWriter::Impl {
     }
     cur = pipe->acquire();
     cur->in.reserve(job_cap);
+    cur->cap = take_cap();
     cur->pieces.clear();
     cur->base = 0;
     cur->len = 0;
@@ -389,6 +400,7 @@ struct ImageWriter::Impl {
     size_t tail = cur->len - whole;
     std::unique_ptr<ChunkJob> next = pipe->acquire();
     next->in.reserve(job_cap);
+    next->cap = take_cap();
     next->pieces.clear();
     next->base = 0;
     std::memcpy(next->in.data(), cur->in.data() + cur->base + whole, tail);
@@ -425,6 +437,7 @@ ImageWriter::ImageWriter(std::string final_path, const WriterOptions& options) :
     m.encoders.push_back(std::make_unique<stream::Encoder>(m.opt.codec == Codec::Zstd ? 1 : 0, m.opt.zstd_level));
   m.raw_jobs = m.opt.codec == Codec::Raw && m.opt.threads > 0;
   m.job_cap = m.raw_jobs ? std::max(m.opt.chunk_size, Impl::kStage) : m.opt.chunk_size;
+  m.next_cap = m.opt.chunk_size;
   size_t inflight = m.opt.max_in_flight ? m.opt.max_in_flight : 2 * size_t(m.opt.threads) + 4;
   if (m.raw_jobs) {
     // max_in_flight counts chunks; a raw job holds job_cap / chunk_size of

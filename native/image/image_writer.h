@@ -44,9 +44,10 @@
 //
 // Threads: with WriterOptions::threads == 0 everything happens on the calling
 // thread inside write()/finish(). Otherwise `threads` workers compress and
-// checksum chunks and one I/O thread writes them in file order with large
-// pwritev() calls. An ImageWriter itself must be used from one thread at a
-// time.
+// checksum chunks, and two I/O threads write them in file order with large
+// writes (up to 8 MiB, two in flight). Raw images skip the staging copy: the
+// buffer the data was copied into by write() is itself written to the file.
+// An ImageWriter itself must be used from one thread at a time.
 //
 // Errors: every method throws ckpt::Error (native/common/errors.h) with a
 // message naming the file (and offset where there is one): Io for failed
