@@ -6,13 +6,17 @@
  * hard-codes) and `cp`, on a real process image.
  *
  *   node benchmarks/stream/run.mjs [--dir DIR] [--runs N] [--scale S] [--levels 1,3] [--filter RE] [--input FILE]
+ *                                  [--tool PATH] [--out FILE]
  *
  * Every trial writes or reads the same process image (captured from a
  * python3 process by capture_process.py unless --input is given). Trials
  * are interleaved, each run several times after a warm-up; the median is
  * reported with min-max. Writes include fsync (and rename for ckpt); reads
- * start with the file dropped from the page cache. Results go to
- * benchmarks/stream/results.json and a table on stdout.
+ * start with the file dropped from the page cache. Every trial writes a new
+ * file (the previous run's output is removed before the clock starts, as a
+ * checkpoint writes new files). Results go to benchmarks/stream/results.json
+ * (or --out) and a table on stdout. --tool runs another build of
+ * ckpt_stream_bench (e.g. the previous commit's) for before/after runs.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -22,7 +26,6 @@ import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '../..');
-const tool = path.join(repo, 'build/Release/ckpt_stream_bench');
 
 const args = process.argv.slice(2);
 const opt = (name, dflt) => {
@@ -35,6 +38,8 @@ const scale = opt('--scale', '1.0');
 const levels = opt('--levels', '1,3').split(',').map(Number);
 const filter = new RegExp(opt('--filter', '.'));
 const threads = String(os.cpus().length);
+const tool = path.resolve(opt('--tool', path.join(repo, 'build/Release/ckpt_stream_bench')));
+const resultsFile = path.resolve(opt('--out', path.join(here, 'results.json')));
 
 if (!fs.existsSync(tool)) {
   console.error(`${tool} is missing: run \`bash scripts/dev-build.sh\` first`);
@@ -85,6 +90,15 @@ for (const direct of [true, false]) {
     const r = bench('devwrite', out(`dev-${tag}.bin`), String(rawFileBytes), ...d);
     return { seconds: r.seconds, deviceBytes: r.bytes, logicalBytes: r.bytes, direct: r.direct };
   });
+  if (!direct) {
+    // Reference only: dd conv=fdatasync style (no writeback until the end).
+    // The ratio uses the stronger baseline above, which starts writeback of
+    // each block at once as the image writer does.
+    trial('device write buffered, dd-style', 'raw', () => {
+      const r = bench('devwrite', out('dev-plain.bin'), String(rawFileBytes), '--plain');
+      return { seconds: r.seconds, deviceBytes: r.bytes, logicalBytes: r.bytes, direct: r.direct };
+    });
+  }
   trial(`ckpt write raw ${tag}`, 'raw', () => {
     const r = bench('write', input, out(`raw-${tag}.ckpt`), '--codec', 'raw', '--threads', threads, ...d);
     return { seconds: r.seconds, deviceBytes: r.fileBytes, logicalBytes: r.bytes };
@@ -100,6 +114,7 @@ for (const direct of [true, false]) {
 }
 trial('cp + fsync', 'raw', () => {
   evict(input);
+  fs.rmSync(out('cp.bin'), { force: true });
   const s = timeShell(`cp ${q(input)} ${q(out('cp.bin'))} && sync ${q(out('cp.bin'))}`);
   return { seconds: s, deviceBytes: inputBytes, logicalBytes: inputBytes };
 });
@@ -112,6 +127,7 @@ for (const level of levels) {
   });
   trial(`zstd -T0 -${level} + fsync`, 'zstd', () => {
     const f = out(`cli${level}.zst`);
+    fs.rmSync(f, { force: true });
     const s = timeShell(`zstd -q -f -T0 -${level} ${q(input)} -o ${q(f)} && sync ${q(f)}`);
     return { seconds: s, deviceBytes: fs.statSync(f).size, logicalBytes: inputBytes };
   });
@@ -131,6 +147,7 @@ for (const level of levels) {
 }
 trial('gzip -1 + fsync', 'zstd', () => {
   const f = out('gzip1.gz');
+  fs.rmSync(f, { force: true });
   const s = timeShell(`gzip -1 -c ${q(input)} > ${q(f)} && sync ${q(f)}`);
   return { seconds: s, deviceBytes: fs.statSync(f).size, logicalBytes: inputBytes };
 });
@@ -200,8 +217,8 @@ const machine = {
   zstd: execFileSync('zstd', ['--version'], { encoding: 'utf8' }).trim(),
   gzip: execFileSync('gzip', ['--version'], { encoding: 'utf8' }).split('\n')[0],
 };
-const result = { date: new Date().toISOString(), command: `node benchmarks/stream/run.mjs ${args.join(' ')}`.trim(), inputBytes, runs, machine, rows, ratios };
-fs.writeFileSync(path.join(here, 'results.json'), `${JSON.stringify(result, null, 2)}\n`);
+const result = { date: new Date().toISOString(), tool: path.relative(repo, tool), command: `node benchmarks/stream/run.mjs ${args.join(' ')}`.trim(), inputBytes, runs, machine, rows, ratios };
+fs.writeFileSync(resultsFile, `${JSON.stringify(result, null, 2)}\n`);
 
 const f1 = (x) => x.toFixed(1);
 console.log(`| trial | median s (min-max) | MiB/s logical | MiB/s to/from device | ratio |`);

@@ -3,7 +3,9 @@
 // (benchmarks/stream/run.mjs) can put ImageWriter/ImageReader side by side
 // with the device's raw bandwidth and with gzip, zstd and cp in one run.
 //
-//   devwrite PATH BYTES [--direct] [--block N]   dd-like sequential write + fdatasync
+//   devwrite PATH BYTES [--direct] [--block N] [--plain]
+//                                                 sequential write + fdatasync; buffered, each block's
+//                                                 writeback starts at once unless --plain (dd-like)
 //   devread  PATH [--direct] [--block N]          dd-like sequential read (cache evicted first)
 //   write    INPUT OUT [--codec raw|zstd] [--level L] [--threads T] [--direct] [--chunk N]
 //   read     IMAGE [--threads T] [--direct]       read + verify every region into memory (cache evicted first)
@@ -33,6 +35,7 @@ namespace {
 struct Args {
   std::vector<std::string> pos;
   bool direct = false;
+  bool plain = false;  // devwrite: no early writeback (dd conv=fdatasync)
   size_t block = 8u << 20;
   std::string codec = "raw";
   int level = 1;
@@ -49,6 +52,7 @@ Args parse(int argc, char** argv) {
       return argv[++i];
     };
     if (s == "--direct") a.direct = true;
+    else if (s == "--plain") a.plain = true;
     else if (s == "--block") a.block = std::stoull(next());
     else if (s == "--codec") a.codec = next();
     else if (s == "--level") a.level = std::stoi(next());
@@ -95,7 +99,14 @@ int devwrite(const Args& a) {
   remove_old(path);
   auto t0 = Clock::now();
   stream::File f = stream::File::create(path, 0600, a.direct);
-  for (uint64_t off = 0; off < bytes; off += a.block) f.pwrite_all(buf.data(), static_cast<size_t>(std::min<uint64_t>(a.block, bytes - off)), off);
+  for (uint64_t off = 0; off < bytes; off += a.block) {
+    size_t n = static_cast<size_t>(std::min<uint64_t>(a.block, bytes - off));
+    f.pwrite_all(buf.data(), n, off);
+    // Buffered: start writeback of each block at once, as the image writer
+    // does, so the baseline does not wait for the whole file in its final
+    // fdatasync (plain dd-style writes measured 10-25% slower here).
+    if (!f.direct() && !a.plain) (void)::sync_file_range(f.fd(), static_cast<off_t>(off), static_cast<off_t>(n), SYNC_FILE_RANGE_WRITE);
+  }
   f.sync();
   bool direct = f.direct();
   f.close();
