@@ -229,6 +229,25 @@ async function main() {
   if (!haveDmtcp) console.error('DMTCP not found (set DMTCP_PREFIX): measuring ckpt\'s coordinator only, no ratios.');
   const result = { machine: machine(), rounds: o.rounds, barriersPerRound: 10, synthetic: [], real: [] };
 
+  // The loopback TCP floor: what the round's messages alone cost this
+  // machine (ckpt_loadgen --tcp-floor: N socket pairs in one thread, no
+  // epoll, no wake-ups). A round of N workers carries 2 x (barriers + 1)
+  // messages per worker, and both ends share the machine's cores, so no
+  // coordinator can finish a round faster than
+  //   N x 2 x (barriers + 1) x cpuUsPerMessage / cores.
+  // Delayed ACKs (one per message a coordinator holds for more than ~40 ms,
+  // i.e. at large N) come on top.
+  result.tcpFloor = [];
+  for (const n of o.workers) {
+    const r = spawnSync(LOADGEN, ['--tcp-floor', '--workers', String(n)], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`ckpt_loadgen --tcp-floor failed: ${r.stderr.trim()}`);
+    const f = JSON.parse(r.stdout).tcpFloor;
+    const perRound = n * 2 * (result.barriersPerRound + 1);
+    const floorRoundMs = (perRound * f.cpuUsPerMessage) / 1000 / result.machine.cores;
+    result.tcpFloor.push({ workers: n, ...f, messagesPerRound: perRound, floorRoundMs: +floorRoundMs.toFixed(1) });
+    console.error(`TCP floor N=${n}: ${fmt(f.cpuUsPerMessage, 2)} us CPU per message -> a round cannot take less than ${fmt(floorRoundMs)} ms here`);
+  }
+
   for (const n of o.workers) {
     // Interleaved per N so both coordinators see the same machine conditions.
     if (o.only !== 'dmtcp') {
@@ -284,6 +303,14 @@ async function main() {
         `${fmt(r.roundMs.min)}–${fmt(r.roundMs.max)} | ${fmt(r.coordinatorCpuMs?.median ?? NaN, 0)} | ` +
         `${fmt(r.loadgenCpuMs?.median ?? NaN, 0)} | ${fmt(r.hwmMiB)} |`,
     );
+  }
+  if (result.tcpFloor.length) {
+    lines.push('', '| N | loopback TCP µs CPU/message (pairs) | messages per round | floor: round ms at best on this machine | ckpt round ÷ floor |', '|---:|---:|---:|---:|---:|');
+    for (const f of result.tcpFloor) {
+      const a = result.synthetic.find((r) => r.coordinator === 'ckpt' && r.workers === f.workers);
+      const ratio = a ? fmt(a.roundMs.median / f.floorRoundMs, 2) + '×' : '-';
+      lines.push(`| ${f.workers} | ${fmt(f.cpuUsPerMessage, 2)} (${f.pairs}) | ${f.messagesPerRound} | ${fmt(f.floorRoundMs)} | ${ratio} |`);
+    }
   }
   if (result.ratios.length) {
     lines.push('', '| N | round: DMTCP ÷ ckpt | join rate: ckpt ÷ DMTCP |', '|---:|---:|---:|');

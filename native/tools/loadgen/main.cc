@@ -73,6 +73,7 @@ struct Config {
   bool blocking = false;
   double timeout = 120;  // seconds per phase
   int coordinator_pid = 0;  // when given, its CPU time per round is reported too
+  bool tcp_floor = false;   // measure the machine's loopback TCP message cost instead
 };
 
 const char kUsage[] =
@@ -87,6 +88,10 @@ const char kUsage[] =
     "  --blocking       start checkpoints with DMT_BLOCKING_CKPT instead of DMT_CHECKPOINT\n"
     "  --timeout S      give up when a phase takes longer than S seconds (default 120)\n"
     "  --coordinator-pid PID  also report the CPU time that process spent in each round\n"
+    "  --tcp-floor      no coordinator: measure what one message costs this machine's loopback\n"
+    "                   TCP alone (N connected socket pairs in this process, 208-byte messages\n"
+    "                   sent and read back, no epoll) and print\n"
+    "                   {tcpFloor: {pairs, messages, cpuUsPerMessage, wallUsPerMessage}}\n"
     "\n"
     "Output (one JSON object on stdout; times in ms unless named seconds):\n"
     "  workers, barriersPerRound, blocking,\n"
@@ -131,6 +136,8 @@ Config parse_args(int argc, char** argv) {
       c.rounds = static_cast<int>(parse_long(value("--rounds"), "--rounds", 1, kMaxRounds));
     } else if (a == "--barriers") {
       c.barriers = static_cast<int>(parse_long(value("--barriers"), "--barriers", 3, kMaxBarriers));
+    } else if (a == "--tcp-floor") {
+      c.tcp_floor = true;
     } else if (a == "--blocking") {
       c.blocking = true;
     } else if (a == "--coordinator-pid") {
@@ -142,7 +149,7 @@ Config parse_args(int argc, char** argv) {
       die("unknown argument '" + a + "'");
     }
   }
-  if (c.port < 0) {
+  if (c.port < 0 && !c.tcp_floor) {
     std::fputs(kUsage, stderr);
     die("--port is required");
   }
@@ -584,10 +591,74 @@ double median(std::vector<double> v) {
   return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
+// The floor under any coordinator: every message of a round is one loopback
+// TCP segment that some process must send and another must receive. Measured
+// on plain blocking sockets in one thread, without epoll or wake-ups, over as
+// many connections as the round has workers (or as the fd limit allows, two
+// per pair), so socket state is as cold in the caches as in a round.
+int tcp_floor(const Config& cfg) {
+  rlimit rl{};
+  getrlimit(RLIMIT_NOFILE, &rl);
+  if (rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+  size_t room = rl.rlim_cur > 96 ? size_t((rl.rlim_cur - 64) / 2) : 16;
+  size_t pairs = std::min(size_t(cfg.workers), room);
+  int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t al = sizeof a;
+  if (l < 0 || bind(l, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || listen(l, 4096) != 0 ||
+      getsockname(l, reinterpret_cast<sockaddr*>(&a), &al) != 0) {
+    die(std::string("tcp floor: listening socket: ") + std::strerror(errno));
+  }
+  std::vector<int> cl(pairs, -1), sv(pairs, -1);
+  int one = 1;
+  for (size_t i = 0; i < pairs; i++) {
+    cl[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (cl[i] < 0 || connect(cl[i], reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) die(std::string("tcp floor: connect: ") + std::strerror(errno));
+    sv[i] = accept4(l, nullptr, nullptr, SOCK_CLOEXEC);
+    if (sv[i] < 0) die(std::string("tcp floor: accept: ") + std::strerror(errno));
+    setsockopt(cl[i], IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    setsockopt(sv[i], IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  }
+  char msg[proto::kHeaderSize] = {};
+  auto exchange = [&](int from, int to) {
+    if (::send(from, msg, sizeof msg, MSG_NOSIGNAL) != ssize_t(sizeof msg)) die(std::string("tcp floor: send: ") + std::strerror(errno));
+    size_t got = 0;
+    while (got < sizeof msg) {
+      ssize_t n = recv(to, msg + got, sizeof msg - got, 0);
+      if (n <= 0) die(std::string("tcp floor: recv: ") + std::strerror(errno));
+      got += size_t(n);
+    }
+  };
+  // About 200,000 messages, at least 3 per pair: long enough to time, warm
+  // enough that connection set-up is not in it.
+  size_t iters = std::max<size_t>(3, 100000 / pairs);
+  for (size_t i = 0; i < pairs; i++) exchange(sv[i], cl[i]), exchange(cl[i], sv[i]);
+  double w0 = now_s(), c0 = self_cpu_ms();
+  for (size_t r = 0; r < iters; r++) {
+    for (size_t i = 0; i < pairs; i++) {
+      exchange(sv[i], cl[i]);
+      exchange(cl[i], sv[i]);
+    }
+  }
+  double wall = now_s() - w0, cpu = (self_cpu_ms() - c0) / 1000;
+  double msgs = double(iters) * double(pairs) * 2;
+  for (size_t i = 0; i < pairs; i++) close(cl[i]), close(sv[i]);
+  close(l);
+  std::printf("{\"tcpFloor\":{\"pairs\":%zu,\"messages\":%.0f,\"cpuUsPerMessage\":%.3f,\"wallUsPerMessage\":%.3f}}\n", pairs, msgs,
+              cpu / msgs * 1e6, wall / msgs * 1e6);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   Config cfg = parse_args(argc, argv);
+  if (cfg.tcp_floor) return tcp_floor(cfg);
   LoadGen g(cfg);
   g.raise_fd_limit();
   double connect_s = 0, join_s = 0;
