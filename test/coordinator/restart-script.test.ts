@@ -128,7 +128,7 @@ it('multi host inside a SLURM job: groups go to the allocated nodes, remote ones
     { file: '/ck/p2.dmtcp', host: 'old-b' },
     { file: '/ck/p3.dmtcp', host: 'old-a' },
   ]);
-  const env = { ...process.env, PATH: `${fake.dir}:${process.env.PATH}`, SLURM_JOB_NODELIST: 'x[1-2]', DMTCP_COORD_HOST: '', DMTCP_COORD_PORT: '' };
+  const env: NodeJS.ProcessEnv = { ...process.env, PATH: `${fake.dir}:${process.env.PATH}`, SLURM_JOB_NODELIST: 'x[1-2]', DMTCP_COORD_HOST: '', DMTCP_COORD_PORT: '' };
   delete env.PBS_NODEFILE;
   const r = await run(script, [], { env });
   expect(r.stderr).toContain('old-a -> ' + here);
@@ -176,7 +176,7 @@ it('multi host inside a PBS/TORQUE job: nodes from $PBS_NODEFILE, remote groups 
     { file: '/ck/p1.dmtcp', host: 'old-a' },
     { file: '/ck/p2.dmtcp', host: 'old-b' },
   ]);
-  const env = { ...process.env, PATH: `${fake.dir}:${process.env.PATH}`, PBS_NODEFILE: nodefile, DMTCP_COORD_HOST: '', DMTCP_COORD_PORT: '' };
+  const env: NodeJS.ProcessEnv = { ...process.env, PATH: `${fake.dir}:${process.env.PATH}`, PBS_NODEFILE: nodefile, DMTCP_COORD_HOST: '', DMTCP_COORD_PORT: '' };
   delete env.SLURM_JOB_NODELIST;
   await run(script, [], { env });
   const [pbs] = await recorded(fake.logs, 'pbsdsh', 1);
