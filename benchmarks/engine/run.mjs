@@ -199,17 +199,21 @@ function subjectPid(rootPid, name) {
 // The subject keeps writing its memory (mem.c "write": every page it reaches
 // during a forked checkpoint is copied on write) except in noneRead, where it
 // only reads it (a CPU-bound phase). noneBuffered is the engine with
-// O_DIRECT and the restart's huge-page fill switched off (the defaults before
-// they were introduced), for a side-by-side comparison.
+// O_DIRECT switched off (the default before it was introduced), for a
+// side-by-side comparison.
 const MODES = {
   none: { CKPT_COMPRESS: 'none' },
   zstd: {},
   noneStopped: { CKPT_COMPRESS: 'none', CKPT_FORKED: '0' },
   noneNoSync: { CKPT_COMPRESS: 'none', CKPT_NO_FSYNC: '1' },
   noneRead: { CKPT_COMPRESS: 'none', subject: 'read' },
-  noneBuffered: { CKPT_COMPRESS: 'none', CKPT_O_DIRECT: '0', CKPT_RESTORE_THP: '0' },
+  noneBuffered: { CKPT_COMPRESS: 'none', CKPT_O_DIRECT: '0' },
+  // Default checkpoint; the restart alone reads buffered (restartBuffered)
+  // or fills dense regions on huge pages (restartThp).
+  restartBuffered: { CKPT_COMPRESS: 'none', restart: { CKPT_O_DIRECT: '0' } },
+  restartThp: { CKPT_COMPRESS: 'none', restart: { CKPT_RESTORE_THP: '1' } },
 };
-const modeEnv = (m) => Object.fromEntries(Object.entries(MODES[m]).filter(([k]) => k !== 'subject'));
+const modeEnv = (m) => Object.fromEntries(Object.entries(MODES[m]).filter(([k]) => k !== 'subject' && k !== 'restart'));
 
 async function builtinTrial(coord, memExe, sizeMiB, mode) {
   const ckptDir = path.join(baseDir, `builtin-${mode}-${sizeMiB}-${Date.now()}`);
@@ -237,7 +241,7 @@ async function builtinTrial(coord, memExe, sizeMiB, mode) {
   const cold = dropCaches();
   const out2 = path.join(baseDir, 'subject2.out');
   t = process.hrtime.bigint();
-  const rj = startJob([path.join(bin, 'ckpt-restart'), 'restart', ckptDir], env, out2);
+  const rj = startJob([path.join(bin, 'ckpt-restart'), 'restart', ckptDir], { ...env, ...(MODES[mode].restart ?? {}) }, out2);
   let rjDone = false;
   rj.exitedP.then(() => (rjDone = true));
   await waitFor('restarted subject running', () => {

@@ -687,17 +687,17 @@ SwapPlan* g_plan;
 // the swap unmaps).
 bool g_verbose = false;
 bool g_o_direct = true;  // CKPT_O_DIRECT=0: read raw chunks buffered
-bool g_thp_fill = true;  // CKPT_RESTORE_THP=0: no huge-page advice beyond the saved one
+bool g_thp_fill = false;  // CKPT_RESTORE_THP=1: huge-page advice on dense regions without saved advice
 
-// Transparent huge page advice for a fresh private anonymous region, before
-// it is filled. Saved advice is applied again (MADV_NOHUGEPAGE regions stay
-// on small pages). A region without advice that is at least half full of
-// saved data (2 MiB or more) is advised MADV_HUGEPAGE so it is filled with
-// one fault per 2 MiB instead of one per 4 KiB: in our VM a first-touch
-// fault costs 3-5 us, 1.5-2.7 s for 2 GiB, longer than reading it. The
-// advice stays on the restored region (the kernel has no way to go back to
-// "no advice"); a dense region loses little to huge pages, sparse ones are
-// left alone.
+// Transparent huge page advice for a fresh region, before it is filled:
+// saved advice is applied again. With CKPT_RESTORE_THP=1, a private
+// anonymous region without advice that is at least half full of saved data
+// (2 MiB or more) is advised MADV_HUGEPAGE too, so it is filled with one
+// fault per 2 MiB. Off by default: on our VM the huge pages came from free
+// memory the host had taken back (free page reporting works on 2 MiB blocks)
+// and clearing them made 2 GiB restarts slower (1.8-10 s) than 4 KiB pages
+// (1.2-3.1 s); and the advice would stay on the restored region (the kernel
+// has no way back to "no advice").
 void advise_huge_pages(const RegionDesc& r, bool fill) {
   size_t len = r.end - r.start;
   void* a = reinterpret_cast<void*>(r.start);
@@ -1002,7 +1002,7 @@ bool move_block(uint64_t from, uint64_t len, uint64_t to) {
   mallopt(M_TRIM_THRESHOLD, -1);
   if (const char* lv = getenv("CKPT_LOG")) g_verbose = atoi(lv) >= 2;
   if (const char* od = getenv("CKPT_O_DIRECT")) g_o_direct = od[0] != '0';
-  if (const char* th = getenv("CKPT_RESTORE_THP")) g_thp_fill = th[0] != '0';
+  if (const char* th = getenv("CKPT_RESTORE_THP")) g_thp_fill = th[0] == '1';
   auto* plan = new SwapPlan{};
   g_plan = plan;
   plan->proc = &p;
