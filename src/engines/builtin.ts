@@ -41,7 +41,7 @@ export const ENGINE_ENV = {
   compress: 'CKPT_COMPRESS',
   /** "0": write images (and read them at restart) through the page cache instead of O_DIRECT. */
   oDirect: 'CKPT_O_DIRECT',
-  /** "0": at restart, no huge-page advice on dense anonymous regions beyond the saved advice. */
+  /** "1": at restart, also advise dense anonymous regions without saved advice as huge pages. */
   restoreThp: 'CKPT_RESTORE_THP',
   /** Log level of the worker library: 0 quiet, 1 warnings (default), 2 notes. */
   log: 'CKPT_LOG',
