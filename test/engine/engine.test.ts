@@ -164,10 +164,15 @@ describe.skipIf(why !== null)('built-in engine: three checkpoint/restart cycles'
     // The last generation was written by the checkpoint and read by the
     // restart: with O_DIRECT on both sides it never entered the page cache.
     const direct = cachedFraction(o.ckptDir);
+    // The dense region without advice keeps none by default...
+    const dLine = (out: string) => fs.readFileSync(out, 'utf8').match(/^D=\S+$/gm)?.pop();
+    expect(dLine(o.out)).toBe('D=-');
     // Buffered on both sides (CKPT_O_DIRECT=0) the image stays cached.
-    const b = { ...opts('thp-buffered'), env: { CKPT_COMPRESS: 'none', CKPT_O_DIRECT: '0' } };
+    const b = { ...opts('thp-buffered'), env: { CKPT_COMPRESS: 'none', CKPT_O_DIRECT: '0', CKPT_RESTORE_THP: '1' } };
     expect(await threeCycles(b, [exe, '300', '15000'])).toBe(want);
     const buffered = cachedFraction(b.ckptDir);
+    // ...and is filled on huge pages (advised MADV_HUGEPAGE) with CKPT_RESTORE_THP=1.
+    expect(dLine(b.out)).toBe('D=hg');
     if (direct === null || buffered === null) {
       console.warn('engine test: images on tmpfs, O_DIRECT residency not checked');
     } else {
