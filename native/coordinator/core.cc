@@ -197,7 +197,13 @@ void Core::handshake_unlink(Connection& c) {
 void Core::on_conn_io(Connection& c, uint32_t events) {
   if (c.dead) return;
   if (events & EPOLLOUT) flush(c);
-  if (!c.dead && (events & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP)) && c.reading && !read_from(c)) {
+  // A peer that has closed (RDHUP/HUP/ERR) may have its last data and its
+  // FIN in the queue together: a short read then returns the data, and the
+  // end of the stream waits for one more read. That condition was reported
+  // with this very edge, so no later event would bring it back: read on
+  // until EAGAIN or EOF.
+  bool closing = events & (EPOLLHUP | EPOLLERR | EPOLLRDHUP);
+  if (!c.dead && (events & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP)) && c.reading && !read_from(c, closing)) {
     unread_.push_back(c.id);
   }
   // HUP/ERR with nothing left to read: the peer is gone in both directions,
@@ -207,7 +213,7 @@ void Core::on_conn_io(Connection& c, uint32_t events) {
   settle();
 }
 
-bool Core::read_from(Connection& c) {
+bool Core::read_from(Connection& c, bool until_eagain) {
   char buf[kReadChunk];
   // A connection that uses its budget (Options::read_budget_bytes) is read
   // again after the batch (unread_): edge-triggered epoll will not report it.
@@ -261,7 +267,7 @@ bool Core::read_from(Connection& c) {
     // A short read drained the socket: return instead of paying for a recv()
     // that can only say EAGAIN (half the reads at 10,000 workers). Data that
     // arrives after the read raises a new edge, so it is reported again.
-    if (size_t(n) < sizeof buf) return true;
+    if (size_t(n) < sizeof buf && !until_eagain) return true;
   }
   // Budget used up with data possibly left: only then read again later.
   return c.dead || !c.reading;
@@ -1239,7 +1245,8 @@ int Core::after_batch() {
     again.swap(unread_);
     for (uint64_t id : again) {
       auto it = conns_.find(id);
-      if (it != conns_.end() && !it->second->dead) on_conn_io(*it->second, EPOLLIN);
+      // Whether the peer has also closed is not known here: read to the end.
+      if (it != conns_.end() && !it->second->dead) on_conn_io(*it->second, EPOLLIN | EPOLLRDHUP);
     }
     settle();
   }

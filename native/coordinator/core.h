@@ -69,8 +69,9 @@ class Core final : public IoHandler {
 
   // ----- connections -----
   void accept_all();
-  // Reads what the socket holds; false when the read budget ran out first.
-  bool read_from(Connection& c);
+  // Reads what the socket holds (until EAGAIN or EOF when until_eagain, else
+  // until a short read); false when the read budget ran out first.
+  bool read_from(Connection& c, bool until_eagain);
   void handle_message(Connection& c, Message& m);
   void send(Connection& c, std::string_view bytes);
   void flush(Connection& c);

@@ -263,7 +263,7 @@ class LoadGen {
         epoll_event ev{};
         // Edge-triggered like the coordinator: on_readable() reads until the
         // socket is drained, and epoll does not re-poll drained sockets.
-        ev.events = EPOLLIN | EPOLLET;
+        ev.events = EPOLLIN | EPOLLRDHUP | EPOLLET;
         ev.data.u64 = i;
         epoll_ctl(ep_, EPOLL_CTL_MOD, w.fd, &ev);
         proto::Header h = proto::default_header(w.id, MsgType::NewWorker);
@@ -438,7 +438,7 @@ class LoadGen {
     if (want != w.want_out) {
       w.want_out = want;
       epoll_event ev{};
-      ev.events = EPOLLIN | EPOLLET | (want ? EPOLLOUT : 0u);
+      ev.events = EPOLLIN | EPOLLRDHUP | EPOLLET | (want ? EPOLLOUT : 0u);
       ev.data.u64 = i;
       epoll_ctl(ep_, EPOLL_CTL_MOD, w.fd, &ev);
     }
@@ -448,7 +448,7 @@ class LoadGen {
   void on_readable(size_t i, uint32_t events, OnMessage&& on_message) {
     Worker& w = workers_[i];
     if (events & EPOLLOUT) flush(i);
-    if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR))) return;
+    if (!(events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))) return;
     // A real worker reads the coordinator's message as it arrives and answers
     // at once, so its acknowledgement rides on the answer. Here one process
     // serves thousands of sockets, and a message can wait longer than the
@@ -465,9 +465,10 @@ class LoadGen {
       if (n < 0 && errno == EAGAIN) break;
       if (n <= 0) die("worker " + std::to_string(i) + ": the coordinator closed the connection");
       w.framer.feed(buf, static_cast<size_t>(n));
-      // A short read drained the socket (later data raises a new edge); a
-      // full buffer may have left data behind.
-      if (n < static_cast<ssize_t>(sizeof buf)) break;
+      // A short read drained the socket (later data raises a new edge) -
+      // unless the peer has closed: its FIN may wait behind the data, and
+      // this edge was its only report. A full buffer may have left data.
+      if (n < static_cast<ssize_t>(sizeof buf) && !(events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))) break;
     }
     proto::Message m;
     for (;;) {
