@@ -202,6 +202,27 @@ function runLoadgen(args: string[], timeoutMs: number): Promise<LoadgenResult> {
   });
 }
 
+/**
+ * The loopback TCP floor for a round of `workers` workers, seconds: every
+ * round carries 2 × (barriers + 1) messages per worker, each a loopback TCP
+ * segment someone must send and someone must read, on the machine's cores.
+ */
+async function tcpFloor(workers: number, o: CoordinatorOptions): Promise<number | null> {
+  try {
+    const r = (await runLoadgen(['--tcp-floor', '--workers', String(workers)], o.phaseTimeout * 1000)) as unknown as {
+      tcpFloor?: { cpuUsPerMessage?: number };
+    };
+    const us = r.tcpFloor?.cpuUsPerMessage;
+    if (typeof us !== 'number' || !(us > 0)) return null;
+    return (workers * 2 * (LOADGEN_BARRIERS + 1) * us) / 1e6 / Math.max(1, os.cpus().length);
+  } catch {
+    return null;
+  }
+}
+
+/** Global barriers per round the load generator uses (its default). */
+const LOADGEN_BARRIERS = 10;
+
 /** One coordinator, one worker count: connect rate, round trips (warm-up discarded), peak RSS. */
 async function measureSide(exe: string, workers: number, o: CoordinatorOptions, blocking: boolean): Promise<{ side: CoordinatorSide; completes: number[] }> {
   const dir = makeTempDir(os.tmpdir());
@@ -351,6 +372,7 @@ export async function benchCoordinator(o: CoordinatorOptions, progress: Progress
       dmtcp: dm,
       dmtcpReason: why,
       roundTripSpeedup: dm && dm.workers === n ? dm.roundTrip.median / ck.roundTrip.median : null,
+      tcpFloor: await tcpFloor(n, o),
     });
   }
 

@@ -81,6 +81,7 @@ export function formatDocument(doc: BenchDocument): string {
       r.dmtcp ? `${formatSeconds(r.dmtcp.roundTrip.median)}${r.dmtcp.workers !== r.workers ? ` at ${r.dmtcp.workers} workers` : ''}${note(r.dmtcpReason)}` : `—${note(r.dmtcpReason)}`,
       r.dmtcp?.rssBytes ? formatBytes(r.dmtcp.rssBytes) : '',
       r.roundTripSpeedup === null ? '' : `${r.roundTripSpeedup.toFixed(1)}x`,
+      r.tcpFloor ? formatSeconds(r.tcpFloor) : '',
     ]);
     const b = c.blockingCheckpoint;
     if (b)
@@ -92,9 +93,11 @@ export function formatDocument(doc: BenchDocument): string {
         b.dmtcp ? formatSeconds(b.dmtcp.median) : `—${note(b.reason)}`,
         '',
         b.speedup === null ? '' : `${b.speedup.toFixed(1)}x`,
+        '',
       ]);
-    out.push(table(['workers', 'round trip', 'connects', 'RSS', 'original', 'orig. RSS', 'speed-up'], rows).trimEnd().replace(/^/gm, '  '));
+    out.push(table(['workers', 'round trip', 'connects', 'RSS', 'original', 'orig. RSS', 'speed-up', 'TCP floor'], rows).trimEnd().replace(/^/gm, '  '));
     notes.forEach((n, i) => out.push(`  [${i + 1}] ${n}`));
+    if (c.rows.some((r) => r.tcpFloor)) out.push('  TCP floor: what the round\'s loopback messages alone cost this machine; no coordinator can be faster here.');
     out.push('');
   } else if (c) out.push(`Coordinator: not measured: ${c.reason}\n`);
 

@@ -89,6 +89,12 @@ export interface CoordinatorRow {
   dmtcpReason: string | null;
   /** dmtcp.roundTrip ÷ ckpt.roundTrip (how many times faster ours is), null without DMTCP. */
   roundTripSpeedup: number | null;
+  /**
+   * The machine's loopback TCP floor for a round of this many workers, seconds:
+   * messages per round × CPU seconds per loopback message (ckpt_loadgen
+   * --tcp-floor) ÷ cores. No coordinator can be faster here; null when not measured.
+   */
+  tcpFloor?: number | null;
 }
 
 export interface CoordinatorResult {

@@ -31,11 +31,12 @@ export function checkpointCommand(program: Command): Command {
   cmd.summary('checkpoint a running job (blocks until durable), or manage named checkpoints');
   cmd.description(
     'checkpoint a running job, or manage named checkpoints (Apptainer style)\n\n' +
-      '  ckpt checkpoint [NAME]            checkpoint the job NAME (DMTCP style; blocks until durable)\n' +
-      '  ckpt checkpoint create NAME       create an empty named checkpoint\n' +
-      '  ckpt checkpoint list              list named checkpoints\n' +
-      '  ckpt checkpoint delete NAME       delete a named checkpoint\n' +
-      '  ckpt checkpoint instance NAME     checkpoint a running instance (blocks until durable)',
+      '  ckpt checkpoint [NAME]          checkpoint the job NAME (DMTCP style)\n' +
+      '  ckpt checkpoint create NAME     create an empty named checkpoint\n' +
+      '  ckpt checkpoint list            list named checkpoints\n' +
+      '  ckpt checkpoint delete NAME     delete a named checkpoint\n' +
+      '  ckpt checkpoint instance NAME   checkpoint a running instance\n\n' +
+      'Checkpoints of jobs and instances return once the images are durable.',
   );
   return cmd;
 }
