@@ -38,6 +38,7 @@
 #include <utility>
 #include <vector>
 
+#include "addon/promise_worker.h"
 #include "addon/registry.h"
 #include "coordinator/coordinator.h"
 
@@ -308,7 +309,7 @@ class CoordinatorWrap : public Napi::ObjectWrap<CoordinatorWrap> {
             deferred.Resolve(reply_to_js(env, r));
           }
           if (!joined_) {
-            (new JoinWorker(env, this, Napi::Promise::Deferred::New(env)))->Queue();
+            JoinOffThread(env);
           } else {
             MaybeFinish();
           }
@@ -401,77 +402,42 @@ class CoordinatorWrap : public Napi::ObjectWrap<CoordinatorWrap> {
     self_ref_ = Napi::Persistent(Value());
     if (referenced_) tsfn_.Ref(env);
     // start() binds and resolves the host name (DNS may block): a worker thread.
-    auto* worker = new StartWorker(env, this, deferred);
+    auto* worker = new PromiseWorker(
+        env, [this] { core_->start(); }, [this](Napi::Env e) -> Napi::Value { return Napi::Number::New(e, core_->port()); },
+        "ckpt.coordinator.start");
+    worker->OnFailure([this] {
+      // Never started: there will be no Exit event to release the TSFN.
+      ended_ = true;
+      exit_delivered_ = true;
+      joined_ = true;
+      MaybeFinish();
+    });
+    worker->Keep(Value());
     worker->Queue();
-    return deferred.Promise();
+    return worker->Promise();
   }
 
-  class StartWorker : public Napi::AsyncWorker {
-   public:
-    StartWorker(Napi::Env env, CoordinatorWrap* self, Napi::Promise::Deferred d)
-        : Napi::AsyncWorker(env, "ckpt.coordinator.start"), self_(self), deferred_(d) {
-      self_ref_ = Napi::Persistent(self->Value());
-    }
-    void Execute() override {
-      try {
-        self_->core_->start();
-        port_ = self_->core_->port();
-      } catch (const Error& e) {
-        errc_ = e.errc();
-        SetError(e.what());
-      } catch (const std::exception& e) {
-        errc_ = Errc::Internal;
-        SetError(e.what());
-      }
-    }
-    void OnOK() override { deferred_.Resolve(Napi::Number::New(Env(), port_)); }
-    void OnError(const Napi::Error& e) override {
-      // Never started: there will be no Exit event to release the TSFN.
-      self_->ended_ = true;
-      self_->exit_delivered_ = true;
-      self_->joined_ = true;
-      self_->MaybeFinish();
-      deferred_.Reject(make_error(Env(), errc_, e.Message()).Value());
-    }
-
-   private:
-    CoordinatorWrap* self_;
-    Napi::ObjectReference self_ref_;
-    Napi::Promise::Deferred deferred_;
-    Errc errc_ = Errc::Internal;
-    uint16_t port_ = 0;
-  };
-
-  // Joins the loop thread off the JS thread, then resolves `deferred`.
-  class JoinWorker : public Napi::AsyncWorker {
-   public:
-    JoinWorker(Napi::Env env, CoordinatorWrap* self, Napi::Promise::Deferred d)
-        : Napi::AsyncWorker(env, "ckpt.coordinator.stop"), self_(self), deferred_(d) {
-      self_ref_ = Napi::Persistent(self->Value());
-    }
-    void Execute() override { self_->Shutdown(); }
-    void OnOK() override {
-      if (self_->started_) {
-        self_->joined_ = true;
-        self_->MaybeFinish();
-      }
-      deferred_.Resolve(Env().Undefined());
-    }
-
-   private:
-    CoordinatorWrap* self_;
-    Napi::ObjectReference self_ref_;
-    Napi::Promise::Deferred deferred_;
-  };
-
   Napi::Value Stop(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    auto deferred = Napi::Promise::Deferred::New(env);
     // stop() joins the loop thread, which may be finishing a batch: keep
     // that wait off the JS thread.
-    auto* worker = new JoinWorker(env, this, deferred);
+    return JoinOffThread(info.Env());
+  }
+
+  // Joins the loop thread on a worker thread, then marks it joined.
+  Napi::Promise JoinOffThread(Napi::Env env) {
+    auto* worker = new PromiseWorker(
+        env, [this] { Shutdown(); },
+        [this](Napi::Env e) -> Napi::Value {
+          if (started_) {
+            joined_ = true;
+            MaybeFinish();
+          }
+          return e.Undefined();
+        },
+        "ckpt.coordinator.stop");
+    worker->Keep(Value());
     worker->Queue();
-    return deferred.Promise();
+    return worker->Promise();
   }
 
   Napi::Value Command(const Napi::CallbackInfo& info) {

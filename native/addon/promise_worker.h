@@ -39,6 +39,10 @@ class PromiseWorker : public Napi::AsyncWorker {
     if (v.IsObject()) keep_.push_back(Napi::Persistent(v.As<Napi::Object>()));
   }
 
+  // Runs on the JS thread when `work` failed, before the promise is rejected
+  // (e.g. to mark an object that never started as finished).
+  void OnFailure(std::function<void()> fn) { on_failure_ = std::move(fn); }
+
   void Execute() override {
     try {
       work_();
@@ -58,6 +62,7 @@ class PromiseWorker : public Napi::AsyncWorker {
     }
   }
   void OnError(const Napi::Error& e) override {
+    if (on_failure_) on_failure_();
     deferred_.Reject(make_error(Env(), errc_, e.Message()).Value());
   }
 
@@ -67,6 +72,7 @@ class PromiseWorker : public Napi::AsyncWorker {
   Done done_;
   Errc errc_ = Errc::Internal;
   std::vector<Napi::ObjectReference> keep_;
+  std::function<void()> on_failure_;
 };
 
 // Runs a binding body, turning ckpt::Error (and other C++ exceptions) into JS
