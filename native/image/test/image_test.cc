@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 #include <sys/mman.h>
 
+#include <cstdio>
 #include <cstring>
 
 #include "common/errors.h"
@@ -90,6 +91,15 @@ void check_read_back(const std::string& path, const std::vector<Region>& regions
     CHECK(got == want);
   }
   rd.verify();
+}
+
+std::vector<uint8_t> file_bytes(const std::string& p) {
+  std::vector<uint8_t> v(test::file_size(p));
+  FILE* f = std::fopen(p.c_str(), "rb");
+  REQUIRE(f != nullptr);
+  REQUIRE(std::fread(v.data(), 1, v.size(), f) == v.size());
+  std::fclose(f);
+  return v;
 }
 
 std::string error_of(const std::function<void()>& fn, Errc* code = nullptr) {
@@ -384,5 +394,46 @@ TEST_CASE("raw chunks read in place into an aligned destination: odd lengths and
     });
     CHECK(m.find("checksum mismatch") != std::string::npos);
     CHECK(m.find("offset " + std::to_string(mid.file_offset)) != std::string::npos);
+  }
+}
+
+TEST_CASE("raw images with threads: large writes, page-sized writes and an unaligned start give the same file") {
+  test::TempDir d;
+  std::vector<Region> regs;
+  std::vector<uint8_t> sparse(11 << 20, 0);
+  for (size_t p = 0; p < sparse.size(); p += 4096 * 3) std::memset(&sparse[p], 7, 4096 * 2);  // runs of 2 pages
+  std::memset(&sparse[5 << 20], 0, 3 << 20);  // a long zero run
+  regs.push_back({RegionDesc{.start = 0x10000000, .end = 0x10000000 + sparse.size(), .kind = RegionKind::Anonymous}, sparse});
+  regs.push_back({RegionDesc{.start = 0x20000000, .end = 0x20000000 + (9 << 20) + 4096, .kind = RegionKind::Anonymous},
+                  test::mixed_bytes((9 << 20) + 4096, 4)});
+  regs.push_back({RegionDesc{.length = (3 << 20) + 77, .kind = RegionKind::Blob}, test::random_bytes((3 << 20) + 77, 5)});
+  ImageMeta meta = sample_meta();
+  meta.created_unix_ns = 1;
+  auto write_with = [&](const std::string& p, size_t first, size_t step) {
+    ImageWriter w(p, WriterOptions{.threads = 3, .codec = Codec::Raw, .sync = false});
+    w.set_header(meta);
+    for (const Region& r : regs) {
+      w.begin_region(r.desc);
+      size_t off = 0;
+      while (off < r.data.size()) {
+        size_t n = std::min(off == 0 ? first : step, r.data.size() - off);
+        InBuffer in{r.data.data() + off, n, 0};
+        while (in.pos < in.size) w.write(in, Directive::Continue);
+        off += n;
+      }
+      w.end_region();
+    }
+    return w.finish();
+  };
+  WriteSummary small = write_with(d / "small.ckpt", 4096, 4096);
+  for (size_t first : {size_t(64) << 20, size_t(1000)}) {
+    CAPTURE(first);
+    std::string p = d / "large.ckpt";
+    WriteSummary large = write_with(p, first, 64 << 20);
+    CHECK(large.root_xxh3 == small.root_xxh3);
+    CHECK(large.chunks == small.chunks);
+    CHECK(large.zero_bytes == small.zero_bytes);
+    CHECK(file_bytes(p) == file_bytes(d / "small.ckpt"));
+    check_read_back(p, regs, 3);
   }
 }
