@@ -101,7 +101,9 @@ class ImageReader {
   void verify_chunk(const ChunkDesc& c) const;
 
   // Reads region `i` into dst (dst_len must be >= its length); bytes no chunk
-  // covers are zero-filled. Parallel when threads > 1. Raw chunks are read
+  // covers are zero-filled. Parallel when threads > 1 (raw regions: one
+  // thread in file order for buffered reads, threads + 1 readers under
+  // O_DIRECT, where nothing reads ahead). Raw chunks are read
   // straight into dst and verified there, so after an error dst holds
   // unspecified bytes (never use a region whose read threw).
   void read_region(size_t i, void* dst, size_t dst_len) const;
