@@ -108,6 +108,16 @@ class ImageReader {
   // unspecified bytes (never use a region whose read threw).
   void read_region(size_t i, void* dst, size_t dst_len) const;
 
+  // Reads several regions as read_region() does, in one parallel pass over
+  // all of their chunks (no pause at region boundaries): the way to restore
+  // a whole image.
+  struct RegionTarget {
+    size_t index;
+    void* dst;
+    size_t dst_len;
+  };
+  void read_regions(const RegionTarget* targets, size_t n) const;
+
   // Streams region `i` into `out` from an internal cursor (starts at 0 for
   // each region; switching regions restarts). Returns bytes of the region
   // still to come (0 = done).

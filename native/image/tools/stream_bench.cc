@@ -8,7 +8,8 @@
 //                                                 writeback starts at once unless --plain (dd-like)
 //   devread  PATH [--direct] [--block N]          dd-like sequential read (cache evicted first)
 //   write    INPUT OUT [--codec raw|zstd] [--level L] [--threads T] [--direct] [--chunk N]
-//   read     IMAGE [--threads T] [--direct]       read + verify every region into memory (cache evicted first)
+//   read     IMAGE [--threads T] [--direct] [--per-region]
+//                                                 read + verify every region into memory (cache evicted first)
 //   evict    PATH...                              drop the files from the page cache
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -36,6 +37,7 @@ struct Args {
   std::vector<std::string> pos;
   bool direct = false;
   bool plain = false;  // devwrite: no early writeback (dd conv=fdatasync)
+  bool per_region = false;  // read: one read_region() call per region instead of read_regions()
   size_t block = 8u << 20;
   std::string codec = "raw";
   int level = 1;
@@ -52,6 +54,7 @@ Args parse(int argc, char** argv) {
       return argv[++i];
     };
     if (s == "--direct") a.direct = true;
+    else if (s == "--per-region") a.per_region = true;
     else if (s == "--plain") a.plain = true;
     else if (s == "--block") a.block = std::stoull(next());
     else if (s == "--codec") a.codec = next();
@@ -175,20 +178,31 @@ int write_image(const Args& a) {
 int read_image(const Args& a) {
   const std::string& path = a.pos.at(0);
   evict(path);
-  uint64_t max_region = 0;
+  // Every region gets its own destination, as in a restore.
+  std::vector<uint64_t> offsets;
+  uint64_t total_len = 0;
   {
     image::ImageReader probe(path);
-    for (const auto& r : probe.regions()) max_region = std::max<uint64_t>(max_region, r.desc.length);
+    for (const auto& r : probe.regions()) {
+      offsets.push_back(total_len);
+      total_len += (r.desc.length + 4095) & ~uint64_t(4095);
+    }
   }
   evict(path);
-  stream::AlignedBuffer dst(max_region);
-  std::memset(dst.data(), 1, max_region);  // fault the pages in before timing
+  stream::AlignedBuffer dst(std::max<uint64_t>(total_len, 4096));
+  std::memset(dst.data(), 1, dst.capacity());  // fault the pages in before timing
   auto t0 = Clock::now();
   image::ImageReader r(path, image::ReaderOptions{.threads = a.threads ? a.threads : stream::recommended_threads(), .o_direct = a.direct});
   uint64_t total = 0;
+  std::vector<image::ImageReader::RegionTarget> targets;
   for (size_t i = 0; i < r.regions().size(); i++) {
-    r.read_region(i, dst.data(), max_region);
+    targets.push_back({i, dst.data() + offsets[i], static_cast<size_t>(r.regions()[i].desc.length)});
     total += r.regions()[i].desc.length;
+  }
+  if (a.per_region) {
+    for (const auto& t : targets) r.read_region(t.index, t.dst, t.dst_len);
+  } else {
+    r.read_regions(targets.data(), targets.size());
   }
   double t = secs(t0);
   std::printf("{\"op\":\"read\",\"bytes\":%llu,\"fileBytes\":%llu,\"seconds\":%.6f}\n", (unsigned long long)total,
