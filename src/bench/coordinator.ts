@@ -137,8 +137,10 @@ export async function startCoordinator(exe: string, dir: string): Promise<Runnin
   delete env.DMTCP_COORD_PORT;
   delete env.DMTCP_COORD_HOST;
   // stdin stays an open pipe: both coordinators read console commands from
-  // it and treat EOF as "quit" in some versions.
-  const child = spawn(exe, ['--coord-port', '0', '--port-file', portFile, '--ckptdir', dir, '--tmpdir', dir], {
+  // it and treat EOF as "quit" in some versions. --stale-timeout: if this
+  // process is killed before stop(), the coordinator still exits by itself
+  // once it has had no worker for 15 minutes (no measurement idles that long).
+  const child = spawn(exe, ['--coord-port', '0', '--port-file', portFile, '--ckptdir', dir, '--tmpdir', dir, '--stale-timeout', '900'], {
     stdio: ['pipe', 'ignore', 'pipe'],
     env,
     cwd: dir,
