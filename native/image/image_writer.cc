@@ -190,6 +190,31 @@ struct ImageWriter::Impl {
     }
   }
 
+  // A buffer for the next write: a recycled one, or a new one while fewer
+  // than `limit` exist; otherwise waits until an I/O thread returns one.
+  // Rethrows an I/O thread's error.
+  AlignedBuffer take_write_buffer(size_t limit) {
+    std::unique_lock lk(wmu);
+    wcv_done.wait(lk, [&] { return werr || !wfree.empty() || wbuffers < limit; });
+    if (werr) std::rethrow_exception(werr);
+    if (wfree.empty()) {
+      wbuffers++;
+      return AlignedBuffer();
+    }
+    AlignedBuffer b = std::move(wfree.back());
+    wfree.pop_back();
+    return b;
+  }
+
+  // Hands `len` bytes of `buf` to the I/O threads, to be written at `off`.
+  void queue_write(AlignedBuffer buf, size_t len, uint64_t off) {
+    {
+      std::lock_guard lk(wmu);
+      wqueue.push_back(StageWrite{std::move(buf), len, off});
+    }
+    wcv_work.notify_one();
+  }
+
   // Buffered and durable: start writeback of what was just written, so the
   // device works while later stages are still being copied into the page
   // cache and finish()'s fdatasync has little left to wait for. Advice only.
@@ -233,25 +258,10 @@ struct ImageWriter::Impl {
       file.pwrite_all(stage.data(), align_up(n), stage_off);
       if (tail) std::memmove(stage.data(), stage.data() + n, tail);
     } else {
-      AlignedBuffer next;
-      {
-        std::unique_lock lk(wmu);
-        wcv_done.wait(lk, [&] { return werr || !wfree.empty() || wbuffers < kStageBufs; });
-        if (werr) std::rethrow_exception(werr);
-        if (!wfree.empty()) {
-          next = std::move(wfree.back());
-          wfree.pop_back();
-        } else {
-          wbuffers++;
-        }
-      }
+      AlignedBuffer next = take_write_buffer(kStageBufs);
       next.reserve(kStage);
       if (tail) std::memcpy(next.data(), stage.data() + n, tail);
-      {
-        std::lock_guard lk(wmu);
-        wqueue.push_back(StageWrite{std::move(stage), align_up(n), stage_off});
-      }
-      wcv_work.notify_one();
+      queue_write(std::move(stage), align_up(n), stage_off);
       stage = std::move(next);
     }
     stage_len = tail;
@@ -316,20 +326,8 @@ struct ImageWriter::Impl {
       end = p.off + align_up(p.len);
     }
     if (end == 0) return;
-    AlignedBuffer next;
-    {
-      std::unique_lock lk(wmu);
-      wcv_done.wait(lk, [&] { return werr || !wfree.empty() || wbuffers < kWriters + 1; });
-      if (werr) std::rethrow_exception(werr);
-      if (!wfree.empty()) {
-        next = std::move(wfree.back());
-        wfree.pop_back();
-      } else {
-        wbuffers++;
-      }
-      wqueue.push_back(StageWrite{std::move(j.in), end, cursor});
-    }
-    wcv_work.notify_one();
+    AlignedBuffer next = take_write_buffer(kWriters + 1);
+    queue_write(std::move(j.in), end, cursor);
     next.reserve(job_cap);
     j.in = std::move(next);
     cursor += end;

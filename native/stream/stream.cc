@@ -148,6 +148,23 @@ File File::open_read(const std::string& path, bool o_direct) {
   return f;
 }
 
+namespace {
+// Skips `n` transferred bytes of the iovec array from element `idx` on
+// (partial transfers of pwritev/preadv).
+void advance_iov(std::vector<struct iovec>& iov, size_t& idx, size_t n) {
+  while (n > 0 && idx < iov.size()) {
+    if (n >= iov[idx].iov_len) {
+      n -= iov[idx].iov_len;
+      idx++;
+    } else {
+      iov[idx].iov_base = static_cast<uint8_t*>(iov[idx].iov_base) + n;
+      iov[idx].iov_len -= n;
+      n = 0;
+    }
+  }
+}
+}  // namespace
+
 void File::pwritev_all(const struct iovec* iov_in, int iovcnt, uint64_t offset) {
   std::vector<struct iovec> iov(iov_in, iov_in + iovcnt);
   size_t idx = 0;
@@ -169,17 +186,7 @@ void File::pwritev_all(const struct iovec* iov_in, int iovcnt, uint64_t offset) 
     }
     if (w == 0) throw Error(Errc::Io, "write to " + path_ + " at offset " + std::to_string(offset) + " made no progress");
     offset += static_cast<uint64_t>(w);
-    size_t left = static_cast<size_t>(w);
-    while (left > 0 && idx < iov.size()) {
-      if (left >= iov[idx].iov_len) {
-        left -= iov[idx].iov_len;
-        idx++;
-      } else {
-        iov[idx].iov_base = static_cast<uint8_t*>(iov[idx].iov_base) + left;
-        iov[idx].iov_len -= left;
-        left = 0;
-      }
-    }
+    advance_iov(iov, idx, static_cast<size_t>(w));
   }
 }
 
@@ -220,17 +227,7 @@ size_t File::preadv_some(const struct iovec* iov_in, size_t iovcnt, uint64_t off
     // A short read of a regular file is its end (and with O_DIRECT the next
     // offset would not be aligned).
     if (static_cast<size_t>(r) < want) break;
-    size_t left = static_cast<size_t>(r);
-    while (left > 0 && idx < iov.size()) {
-      if (left >= iov[idx].iov_len) {
-        left -= iov[idx].iov_len;
-        idx++;
-      } else {
-        iov[idx].iov_base = static_cast<uint8_t*>(iov[idx].iov_base) + left;
-        iov[idx].iov_len -= left;
-        left = 0;
-      }
-    }
+    advance_iov(iov, idx, static_cast<size_t>(r));
   }
   return got;
 }

@@ -59,6 +59,16 @@ Header worker_header(MsgType t, uint32_t state) {
   return h;
 }
 
+// The peer count once it equals `want`, or the last one seen after ~2 s.
+uint32_t peers_when(Coordinator& c, uint32_t want) {
+  Status s = c.status();
+  for (int i = 0; i < 200 && s.num_peers != want; i++) {
+    usleep(10000);
+    s = c.status();
+  }
+  return s.num_peers;
+}
+
 Options quiet_options() {
   Options o;
   o.port = 0;
@@ -154,12 +164,7 @@ TEST_CASE("invalid input on an established worker connection drops only that wor
   std::string junk(300, 'x');
   ::send(a.fd, junk.data(), junk.size(), MSG_NOSIGNAL);
   CHECK_FALSE(a.recv_msg(m, 2000));  // closed
-  Status s = c.status();
-  for (int i = 0; i < 100 && s.num_peers != 1; i++) {
-    usleep(10000);
-    s = c.status();
-  }
-  CHECK(s.num_peers == 1);
+  CHECK(peers_when(c, 1) == 1);
   c.stop();
 }
 
@@ -308,12 +313,7 @@ TEST_CASE("a worker whose last message and close arrive together is dropped") {
       shutdown(a.fd, SHUT_WR);
       // The socket stays open (a full close with the reply unread would
       // send a reset, which epoll reports on its own): only the FIN tells.
-      Status s = c.status();
-      for (int i = 0; i < 200 && s.num_peers != 0; i++) {
-        usleep(10000);
-        s = c.status();
-      }
-      REQUIRE(s.num_peers == 0);
+      REQUIRE(peers_when(c, 0) == 0);
     }
   }
   c.stop();
