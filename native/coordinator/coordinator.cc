@@ -9,20 +9,12 @@
 #include <mutex>
 #include <thread>
 
-#include <time.h>
 #include <unistd.h>
 
 #include "coordinator/core.h"
+#include "coordinator/event_loop.h"
 
 namespace ckpt::coordinator {
-
-namespace {
-uint64_t mono_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return uint64_t(ts.tv_sec) * 1000000000ull + uint64_t(ts.tv_nsec);
-}
-}  // namespace
 
 const char* event_type_name(EventType t) noexcept {
   switch (t) {
@@ -73,10 +65,10 @@ struct Coordinator::Impl {
         // loop sleeps.
         bool handled = false;
         if (timeout != 0 && opts.round_poll_us > 0 && core->in_round()) {
-          uint64_t until = mono_ns() + uint64_t(opts.round_poll_us) * 1000;
+          uint64_t until = detail::now_ns() + uint64_t(opts.round_poll_us) * 1000;
           do {
             handled = loop->run_once(0) > 0;
-          } while (!handled && mono_ns() < until);
+          } while (!handled && detail::now_ns() < until);
         }
         if (!handled) loop->run_once(timeout);
       } catch (const std::exception& e) {

@@ -48,12 +48,6 @@ constexpr uint64_t kQuitFlushMs = 1000;
 constexpr uint64_t kNeverSeconds = uint64_t(INT32_MAX);
 constexpr uint32_t kState(WorkerState s) { return uint32_t(s); }
 
-uint64_t mono_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return uint64_t(ts.tv_sec) * 1000000000ull + uint64_t(ts.tv_nsec);
-}
-
 std::string cwd() {
   char buf[PATH_MAX];
   return getcwd(buf, sizeof buf) ? std::string(buf) : std::string(".");
@@ -101,7 +95,7 @@ Core::Core(const Options& opts, Listener listener, EventLoop& loop, AsyncLog& lo
   // because workers compare it between the two ends of restored sockets.
   self_.hostid = protocol::hostid_hash(host_);
   self_.pid = getpid();
-  self_.time = mono_ns();
+  self_.time = now_ns();
   self_.generation = 0;
   reserve_fd_ = open("/dev/null", O_RDONLY | O_CLOEXEC);
   if (!loop_.add(listen_fd_, EPOLLIN, this)) throw_errno("epoll_ctl(listener)", errno);
@@ -480,7 +474,7 @@ void Core::reset_computation() {
 }
 
 uint64_t Core::fresh_timestamp() {
-  uint64_t t = mono_ns();
+  uint64_t t = now_ns();
   if (t <= last_timestamp_) t = last_timestamp_ + 1;
   last_timestamp_ = t;
   return t;

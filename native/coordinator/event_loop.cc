@@ -19,6 +19,12 @@ constexpr int kMaxEvents = 1024;
 IoHandler* const kWakeTag = nullptr;
 }  // namespace
 
+uint64_t now_ns() noexcept {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return uint64_t(ts.tv_sec) * 1000000000ull + uint64_t(ts.tv_nsec);
+}
+
 uint64_t now_ms() noexcept {
   timespec ts{};
   clock_gettime(CLOCK_MONOTONIC, &ts);

@@ -22,6 +22,8 @@ class IoHandler {
 
 // Milliseconds of CLOCK_MONOTONIC.
 uint64_t now_ms() noexcept;
+// CLOCK_MONOTONIC in nanoseconds.
+uint64_t now_ns() noexcept;
 
 class EventLoop {
  public:

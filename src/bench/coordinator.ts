@@ -177,7 +177,7 @@ export async function startCoordinator(exe: string, dir: string): Promise<Runnin
 }
 
 /** Runs ckpt_loadgen and parses its JSON. */
-function runLoadgen(args: string[], timeoutMs: number): Promise<LoadgenResult> {
+function runLoadgen<T = LoadgenResult>(args: string[], timeoutMs: number): Promise<T> {
   const exe = path.join(nativeBinDir(), 'ckpt_loadgen');
   return new Promise((resolve, reject) => {
     const child = spawn(exe, args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -196,7 +196,7 @@ function runLoadgen(args: string[], timeoutMs: number): Promise<LoadgenResult> {
       clearTimeout(t);
       if (code !== 0) return reject(new CkptError('ERR_CKPT_STATE', `load generator failed (${code ?? sig}): ${err.trim() || 'no message'}`));
       try {
-        resolve(JSON.parse(out) as LoadgenResult);
+        resolve(JSON.parse(out) as T);
       } catch {
         reject(new CkptError('ERR_CKPT_INTERNAL', `load generator printed no JSON: ${out.slice(0, 200)}`));
       }
@@ -211,9 +211,7 @@ function runLoadgen(args: string[], timeoutMs: number): Promise<LoadgenResult> {
  */
 async function tcpFloor(workers: number, o: CoordinatorOptions): Promise<number | null> {
   try {
-    const r = (await runLoadgen(['--tcp-floor', '--workers', String(workers)], o.phaseTimeout * 1000)) as unknown as {
-      tcpFloor?: { cpuUsPerMessage?: number };
-    };
+    const r = await runLoadgen<{ tcpFloor?: { cpuUsPerMessage?: number } }>(['--tcp-floor', '--workers', String(workers)], o.phaseTimeout * 1000);
     const us = r.tcpFloor?.cpuUsPerMessage;
     if (typeof us !== 'number' || !(us > 0)) return null;
     return (workers * 2 * (LOADGEN_BARRIERS + 1) * us) / 1e6 / Math.max(1, os.cpus().length);
