@@ -183,12 +183,18 @@ describe('dmtcp_command: peers that are not well-behaved coordinators', () => {
 
   it('quit does not wait for a reply', async () => {
     let got = 0;
-    const s = await fakeServer((sock) =>
+    // The client exits right after its write, so the server may see the bytes (and the FIN) only
+    // after the child has been reaped: count until the peer closes its side, then compare.
+    let ended!: () => void;
+    const peerEnded = new Promise<void>((r) => (ended = r));
+    const s = await fakeServer((sock) => {
       sock.on('data', (b) => {
         got += b.length;
-      }),
-    );
+      });
+      sock.on('end', () => ended());
+    });
     const r = await cmdAsync(['--json', '-p', String(s.port), '--quit']);
+    await Promise.race([peerEnded, new Promise((r) => setTimeout(r, 10_000))]);
     await s.close();
     expect(r.status).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ command: 'DMT_QUIT', command_status: 'DMT_COORD_SUCCESS' });
