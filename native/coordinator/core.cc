@@ -521,12 +521,7 @@ void Core::on_new_worker(Connection& c, Message& m) {
       reject(c, MsgType::RejectNotRunning, *vpid);
       return;
     }
-    Header a = hdr(MsgType::Accept);
-    a.virtualPid = *vpid;
-    a.compGroup = comp_id_;
-    a.coordTimeStamp = coord_timestamp_;
-    a.ipAddr = ip_for(c);
-    send(c, protocol::encode_message(a));
+    send_new_worker_accept(c, *vpid);
     Header d = hdr(MsgType::DoCheckpoint);
     d.compGroup = comp_id_;
     d.numPeers = workers_.size() + 1;
@@ -555,14 +550,20 @@ void Core::on_new_worker(Connection& c, Message& m) {
     restart_quorum_ = -1;
     kvdb_.log_event("Initializing-Computation");
   }
+  send_new_worker_accept(c, *vpid);
+  if (c.dead) return;
+  register_worker(c, m, *vpid);
+}
+
+// A new worker's DMT_ACCEPT: its virtual pid, the computation it joins and
+// the address the coordinator sees it from.
+void Core::send_new_worker_accept(Connection& c, int32_t vpid) {
   Header a = hdr(MsgType::Accept);
-  a.virtualPid = *vpid;
+  a.virtualPid = vpid;
   a.compGroup = comp_id_;
   a.coordTimeStamp = coord_timestamp_;
   a.ipAddr = ip_for(c);
   send(c, protocol::encode_message(a));
-  if (c.dead) return;
-  register_worker(c, m, *vpid);
 }
 
 void Core::on_restart_worker(Connection& c, Message& m) {

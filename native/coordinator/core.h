@@ -86,6 +86,7 @@ class Core final : public IoHandler {
   void on_restart_worker(Connection& c, Message& m);
   void register_worker(Connection& c, const Message& m, int32_t vpid);
   void reject(Connection& c, protocol::MsgType type, int32_t vpid);
+  void send_new_worker_accept(Connection& c, int32_t vpid);
   void reset_computation();
 
   // ----- worker messages -----
