@@ -101,6 +101,19 @@ export interface JobMeta {
 }
 const META_FILE = '.ckpt-job.json';
 
+/**
+ * For a container image: its checked root and a bubblewrap that works here;
+ * both null for a host job.
+ */
+function containerSetup(image: string | null | undefined): { root: string | null; bwrap: string | null } {
+  if (!image) return { root: null, bwrap: null };
+  const root = validateImage(image);
+  const bwrap = findBwrap();
+  const why = probeBwrap(bwrap);
+  if (why) throw new CkptError('ERR_CKPT_UNSUPPORTED', why);
+  return { root, bwrap };
+}
+
 export function readJobMeta(ckptdir: string): JobMeta {
   try {
     const m = JSON.parse(fs.readFileSync(path.join(ckptdir, META_FILE), 'utf8')) as Partial<JobMeta>;
@@ -148,16 +161,10 @@ export class Jobs {
    */
   async startPlain(opts: StartOptions): Promise<StartResult> {
     validateName(opts.name, opts.kind);
-    let root: string | null = null;
-    let bwrap: string | null = null;
-    if (opts.image) {
-      root = validateImage(opts.image);
-      bwrap = findBwrap();
-      const why = probeBwrap(bwrap);
-      if (why) throw new CkptError('ERR_CKPT_UNSUPPORTED', why);
-    } else if (opts.command.length === 0) {
+    if (!opts.image && opts.command.length === 0) {
       throw new CkptError('ERR_CKPT_USAGE', 'No command given: put it after `--`.');
     }
+    const { root, bwrap } = containerSetup(opts.image);
     const runDir = this.store.runDir(opts.kind, opts.name);
     const log = path.join(runDir, 'output.log');
     const entry: RegistryEntry = {
@@ -226,14 +233,7 @@ export class Jobs {
     if (!opts.image && opts.command.length === 0 && !opts.restart) {
       throw new CkptError('ERR_CKPT_USAGE', 'No command given: put it after `--`, e.g. `ckpt launch -- ./my-program arg`.');
     }
-    let root: string | null = null;
-    let bwrap: string | null = null;
-    if (opts.image) {
-      root = validateImage(opts.image);
-      bwrap = findBwrap();
-      const why = probeBwrap(bwrap);
-      if (why) throw new CkptError('ERR_CKPT_UNSUPPORTED', why);
-    }
+    const { root, bwrap } = containerSetup(opts.image);
     // Fail on an empty, incomplete or foreign checkpoint before anything starts.
     const label = opts.checkpoint ? `Checkpoint "${opts.checkpoint}"` : `Directory ${opts.ckptdir}`;
     if (opts.restart && opts.checkpoint) this.store.requireCheckpoint(opts.checkpoint);
