@@ -66,13 +66,7 @@ export function formatDocument(doc: BenchDocument): string {
   const c = doc.coordinator;
   if (c && c.available) {
     out.push(`Coordinator: synthetic workers; original dmtcp_coordinator ${c.dmtcp.available ? `from ${c.dmtcp.prefix} (at most ${c.dmtcp.maxWorkers} workers)` : `not compared (${c.dmtcp.reason})`}`);
-    const notes: string[] = [];
-    const note = (why: string | null) => {
-      if (!why) return '';
-      let i = notes.indexOf(why);
-      if (i < 0) i = notes.push(why) - 1;
-      return ` [${i + 1}]`;
-    };
+    const { notes, note } = footnotes();
     const rows = c.rows.map((r) => [
       String(r.workers),
       `${formatSeconds(r.ckpt.roundTrip.median)}${r.ckpt.roundTrip.noisy ? ' (noisy)' : ''}`,
@@ -104,13 +98,7 @@ export function formatDocument(doc: BenchDocument): string {
   const k = doc.checkpoint;
   if (k && k.available) {
     out.push(`Checkpoint: synthetic program, images in ${k.dir}; storage reference write ${k.storage ? formatMiBps(k.storage.write.median) : '?'}, read ${k.storage ? formatMiBps(k.storage.read.median) : '?'}`);
-    const notes: string[] = [];
-    const note = (why: string | null) => {
-      if (!why) return '';
-      let i = notes.indexOf(why);
-      if (i < 0) i = notes.push(why) - 1;
-      return ` [${i + 1}]`;
-    };
+    const { notes, note } = footnotes();
     const rows: string[][] = [];
     const pct = (v: number | null) => (v === null ? '?' : `${(v * 100).toFixed(0)}%`);
     for (const r of k.rows) {
@@ -145,4 +133,16 @@ export function formatDocument(doc: BenchDocument): string {
   }
   out.push(`\n(${doc.durationSeconds.toFixed(1)} s)`);
   return out.join('\n') + '\n';
+}
+
+/** Numbered footnotes for a table: note(why) gives " [n]" (the same n for the same text). */
+function footnotes(): { notes: string[]; note: (why: string | null) => string } {
+  const notes: string[] = [];
+  const note = (why: string | null): string => {
+    if (!why) return '';
+    let i = notes.indexOf(why);
+    if (i < 0) i = notes.push(why) - 1;
+    return ` [${i + 1}]`;
+  };
+  return { notes, note };
 }
