@@ -42,6 +42,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <map>
 #include <memory>
 #include <string>
@@ -680,6 +681,7 @@ struct SwapPlan {
   RestartInfo* info;
   int exe_fd;
   bool set_tid_ok;
+  pid_t high_tid;  // TID for the population helper when TIDs are preserved (0: any)
 };
 
 SwapPlan* g_plan;
@@ -708,6 +710,123 @@ void advise_huge_pages(const RegionDesc& r, bool fill) {
   } else if (fill && r.kind != kRegStack && r.data_bytes >= (2u << 20) && r.data_bytes * 2 >= len) {
     madvise(a, len, MADV_HUGEPAGE);
   }
+}
+
+// ---------------------------------------------------------------- page population
+//
+// On a VM, the first write to a page of fresh guest memory costs far more than
+// the device time to fill it (the guest clears the page and the host backs it
+// on that first touch; see docs/engine.md, "Performance"). An O_DIRECT read
+// takes those faults itself, one page after the other, inside io_submit. So
+// while the reads are in flight, the pages of the runs that follow are
+// populated ahead (MADV_POPULATE_WRITE) by a helper task on the other CPU and
+// by the restarter itself whenever it would otherwise wait for the device:
+// restoring then takes about max(device, population / 2) instead of their
+// sum. CKPT_RESTORE_POPULATE=0 turns this off.
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
+constexpr uint64_t kPopulatePiece = 2u << 20;  // claimed per step: short enough to poll the device between steps
+
+struct Populate {
+  std::vector<std::pair<uint64_t, uint64_t>> pieces;  // [start, end), page aligned, in read order
+  std::atomic<uint64_t> next{0};   // next piece to claim
+  std::atomic<uint64_t> floor{0};  // pieces below this are already being read: the read faults them
+  std::atomic<bool> stop{false};   // done, or MADV_POPULATE_WRITE refused: nobody populates
+  std::atomic<bool> refused{false};  // MADV_POPULATE_WRITE is not supported (Linux < 5.14)
+  std::atomic<uint64_t> by_helper{0}, by_self{0};  // bytes populated (CKPT_LOG=2 reports them)
+};
+
+Populate g_pop;
+bool g_helper_started = false;
+constexpr size_t kMaxReadDepth = 8;
+size_t g_read_depth = 2;  // raw runs in flight (CKPT_RESTORE_DEPTH, 1..8)
+bool g_populate = true;  // CKPT_RESTORE_POPULATE=0: let the reads fault their pages one by one
+
+// Claims and populates one piece. False when none is left. Raw system calls
+// only: the helper task shares this address space and thread pointer, so it
+// must not touch errno or anything else of libc.
+bool populate_one(std::atomic<uint64_t>& done) {
+  for (;;) {
+    if (g_pop.stop.load(std::memory_order_relaxed)) return false;
+    uint64_t i = g_pop.next.fetch_add(1, std::memory_order_relaxed);
+    if (i >= g_pop.pieces.size()) return false;
+    if (i < g_pop.floor.load(std::memory_order_relaxed)) continue;
+    auto [a, b] = g_pop.pieces[i];
+    long r = raw::sys3(SYS_madvise, (long)a, (long)(b - a), MADV_POPULATE_WRITE);
+    // EINVAL: a kernel before 5.14. Anything else (ENOMEM, EFAULT) is left
+    // to the read of that piece to report.
+    if (r == -EINVAL) {
+      g_pop.refused.store(true, std::memory_order_relaxed);
+      g_pop.stop.store(true, std::memory_order_relaxed);
+    }
+    if (r == 0) done.fetch_add(b - a, std::memory_order_relaxed);
+    return true;
+  }
+}
+
+[[noreturn]] void populate_helper(void*) {
+  while (populate_one(g_pop.by_helper)) {
+  }
+  raw::sys1(SYS_exit, 0);
+  __builtin_unreachable();
+}
+
+}  // namespace
+
+// clone3 whose child runs fn(arg) on the stack given in args and never
+// returns (fn ends with SYS_exit).
+extern "C" long ckpt_restart_clone3(struct clone_args* args, size_t size, void (*fn)(void*), void* arg);
+asm(R"(
+  .text
+  .globl ckpt_restart_clone3
+  .type ckpt_restart_clone3,@function
+ckpt_restart_clone3:
+  mov %rdx, %r8
+  mov %rcx, %r9
+  mov $435, %eax
+  syscall
+  test %rax, %rax
+  jnz 1f
+  xor %ebp, %ebp
+  mov %r9, %rdi
+  and $-16, %rsp
+  call *%r8
+  ud2
+1:
+  ret
+  .size ckpt_restart_clone3, .-ckpt_restart_clone3
+)");
+
+namespace {
+
+// Starts the population helper: a task sharing only this address space (not
+// a thread: the restarter waits for it with waitpid, so its PID is free again
+// before the program's threads are re-created with their saved TIDs). No exit
+// signal, so the restored program never sees a SIGCHLD for it. With PID
+// preservation it takes a TID from the top of the PID range (`high_tid`),
+// where saved TIDs are not expected, instead of the next free one, which may
+// be a TID another process of the tree is about to restore. Returns its PID,
+// or -1 (then the restarter populates alone).
+pid_t start_populate_helper(void* stack_lo, size_t stack_len, pid_t high_tid) {
+  struct clone_args ca;
+  memset(&ca, 0, sizeof ca);
+  ca.flags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SYSVSEM;
+  ca.exit_signal = 0;
+  ca.stack = reinterpret_cast<uint64_t>(stack_lo);
+  ca.stack_size = stack_len;
+  if (high_tid < 0) return -1;
+  pid_t want = high_tid;
+  if (high_tid > 0) {
+    ca.set_tid = reinterpret_cast<uint64_t>(&want);
+    ca.set_tid_size = 1;
+    long r = ckpt_restart_clone3(&ca, sizeof ca, populate_helper, nullptr);
+    return r > 0 ? (pid_t)r : -1;
+  }
+  long r = ckpt_restart_clone3(&ca, 64, populate_helper, nullptr);  // CLONE_ARGS_SIZE_VER0
+  return r > 0 ? (pid_t)r : -1;
 }
 
 uint64_t find_hole(const Proc& p, const SelfMaps& self, size_t len) {
@@ -815,6 +934,7 @@ bool move_block(uint64_t from, uint64_t len, uint64_t to) {
       uint64_t off, len;
     };
     std::vector<RawRun> runs;
+    std::vector<std::pair<size_t, size_t>> packed;  // (region, chunk) of compressed chunks, in file order
     const auto& regs = reader.regions();
     for (size_t i = 0; i < regs.size(); i++) {
       auto* base = reinterpret_cast<uint8_t*>(regs[i].desc.start);
@@ -822,7 +942,7 @@ bool move_block(uint64_t from, uint64_t len, uint64_t to) {
       for (size_t k = 0; k < chunks.size();) {
         const auto& c = chunks[k];
         if (!(c.codec == ckpt::image::Codec::Raw && c.stored_len == c.logical_len)) {
-          reader.read_chunk(c, base + c.region_offset);
+          packed.push_back({i, k});
           k++;
           continue;
         }
@@ -876,8 +996,58 @@ bool move_block(uint64_t from, uint64_t len, uint64_t to) {
     // faults in (clears) the next run's pages while the device fills the
     // current run, and the current run is verified while the next is read.
     // Without AIO (or O_DIRECT) the runs are read one after the other.
+    // Pages to populate ahead, in the order they are filled: compressed
+    // chunks first (decompressed below), then the raw runs. Only anonymous
+    // memory: populating a file mapping for writing would copy (private) or
+    // dirty (shared) file pages the image may not even cover.
+    auto anon_at = [&](uint64_t a) {
+      for (auto& r : p.regions)
+        if (a >= r.start && a < r.end)
+          return r.kind == kRegAnon || r.kind == kRegHeap || r.kind == kRegStack || r.kind == kRegAnonShared;
+      return false;
+    };
+    g_pop.pieces.clear();
+    auto add_pieces = [&](uint64_t a, uint64_t len) {
+      if (!anon_at(a)) return;
+      uint64_t s = a & ~4095ull, e = (a + len + 4095) & ~4095ull;
+      for (; s < e; s += kPopulatePiece) g_pop.pieces.push_back({s, std::min(e, s + kPopulatePiece)});
+    };
+    std::vector<uint64_t> packed_end(packed.size()), run_end(runs.size());  // piece index after each
+    for (size_t j = 0; j < packed.size(); j++) {
+      const auto& c = reader.chunks_of(packed[j].first)[packed[j].second];
+      add_pieces(regs[packed[j].first].desc.start + c.region_offset, c.logical_len);
+      packed_end[j] = g_pop.pieces.size();
+    }
+    for (size_t j = 0; j < runs.size(); j++) {
+      add_pieces(reinterpret_cast<uint64_t>(runs[j].dst), runs[j].len);
+      run_end[j] = g_pop.pieces.size();
+    }
+    pid_t helper = -1;
+    bool pop_main = g_populate && !g_pop.pieces.empty();
+    if (pop_main) {
+      // The first run (or chunk) is faulted in by its own read; the helper
+      // starts right after it, and the reads find their pages ready.
+      // The first runs are submitted back to back (their reads fault them
+      // in), so the helper starts after them; compressed chunks are filled
+      // one at a time.
+      uint64_t first = !packed.empty() ? packed_end[0] : run_end[std::min(g_read_depth, runs.size()) - 1];
+      g_pop.floor.store(first);
+      g_pop.next.store(g_pop.floor.load());
+      g_pop.stop.store(false);
+      helper = start_populate_helper(reinterpret_cast<void*>(sp.info->stacks_base), kTempStack, sp.high_tid);
+      g_helper_started = helper > 0;
+    }
+    auto read_floor = [&](uint64_t piece_end) {
+      if (pop_main && piece_end > g_pop.floor.load(std::memory_order_relaxed))
+        g_pop.floor.store(piece_end, std::memory_order_relaxed);
+    };
+    for (size_t j = 0; j < packed.size(); j++) {
+      read_floor(packed_end[j]);
+      const auto& c = reader.chunks_of(packed[j].first)[packed[j].second];
+      reader.read_chunk(c, reinterpret_cast<uint8_t*>(regs[packed[j].first].desc.start) + c.region_offset);
+    }
     aio_context_t ctx = 0;
-    if (dfd >= 0 && runs.size() > 1 && syscall(SYS_io_setup, 4, &ctx) != 0) ctx = 0;
+    if (dfd >= 0 && runs.size() > 1 && syscall(SYS_io_setup, kMaxReadDepth, &ctx) != 0) ctx = 0;
     std::vector<int64_t> res(runs.size(), INT64_MIN);  // AIO result per run; INT64_MIN: not submitted
     std::vector<struct iocb> cbs(runs.size());
     auto submit = [&](size_t i) {
@@ -891,30 +1061,58 @@ bool move_block(uint64_t from, uint64_t len, uint64_t to) {
       cb.aio_nbytes = runs[i].len;
       cb.aio_offset = (int64_t)runs[i].off;
       struct iocb* list[1] = {&cb};
+      read_floor(run_end[i]);  // io_submit faults in whatever is still missing
       if (syscall(SYS_io_submit, ctx, 1, list) == 1) res[i] = INT64_MAX;  // in flight
     };
-    if (!runs.empty()) submit(0);
+    size_t next_submit = 0;
     for (size_t i = 0; i < runs.size(); i++) {
-      if (i + 1 < runs.size()) submit(i + 1);
+      while (next_submit < runs.size() && next_submit < i + g_read_depth) submit(next_submit++);
       while (res[i] == INT64_MAX) {
-        struct io_event ev[2];
-        long n = syscall(SYS_io_getevents, ctx, 1, 2, ev, nullptr);
+        struct io_event ev[kMaxReadDepth];
+        long n;
+        if (pop_main) {
+          // Populate a piece ahead between looks at the device instead of
+          // sleeping on it.
+          struct timespec zero {};
+          n = syscall(SYS_io_getevents, ctx, 0, kMaxReadDepth, ev, &zero);
+          if (n == 0) {
+            pop_main = populate_one(g_pop.by_self);
+            continue;
+          }
+        } else {
+          n = syscall(SYS_io_getevents, ctx, 1, kMaxReadDepth, ev, nullptr);
+        }
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) die(6, "%s: waiting for image reads failed: %s", p.path.c_str(), strerror(errno));
         for (long e = 0; e < n; e++) res[ev[e].data] = ev[e].res;
       }
       // Not submitted, failed or short: read it (again) synchronously.
-      if (res[i] != (int64_t)runs[i].len) read_run(runs[i]);
+      if (res[i] != (int64_t)runs[i].len) {
+        read_floor(run_end[i]);
+        read_run(runs[i]);
+      }
       verify_run(runs[i]);
     }
     if (ctx) syscall(SYS_io_destroy, ctx);
     if (dfd >= 0) close(dfd);
+    if (helper > 0) {
+      // Reaped before the program's threads are re-created: its PID must be
+      // free by then.
+      g_pop.stop.store(true);
+      int st;
+      while (waitpid(helper, &st, __WALL) < 0 && errno == EINTR) {
+      }
+    }
   }
   if (g_verbose) {
     struct timespec ts1;
     clock_gettime(CLOCK_MONOTONIC, &ts1);
-    fprintf(stderr, "ckpt-restart: %s: memory mapped and read in %.1f ms\n", p.path.c_str(),
-            (ts1.tv_sec - ts0.tv_sec) * 1e3 + (ts1.tv_nsec - ts0.tv_nsec) / 1e6);
+    fprintf(stderr,
+            "ckpt-restart: %s: memory mapped and read in %.1f ms (populated ahead: %.1f MiB by the helper, %.1f MiB "
+            "by the restarter%s)\n",
+            p.path.c_str(), (ts1.tv_sec - ts0.tv_sec) * 1e3 + (ts1.tv_nsec - ts0.tv_nsec) / 1e6,
+            g_pop.by_helper.load() / 1048576.0, g_pop.by_self.load() / 1048576.0,
+            !g_populate ? ", off" : g_pop.refused.load() ? ", not supported" : g_helper_started ? "" : ", no helper");
   }
   for (auto& r : p.regions) {
     if (r.kind != kRegFileShared) mprotect(reinterpret_cast<void*>(r.start), r.end - r.start, r.prot);
@@ -1003,10 +1201,24 @@ bool move_block(uint64_t from, uint64_t len, uint64_t to) {
   if (const char* lv = getenv("CKPT_LOG")) g_verbose = atoi(lv) >= 2;
   if (const char* od = getenv("CKPT_O_DIRECT")) g_o_direct = od[0] != '0';
   if (const char* th = getenv("CKPT_RESTORE_THP")) g_thp_fill = th[0] == '1';
+  if (const char* po = getenv("CKPT_RESTORE_POPULATE")) g_populate = po[0] != '0';
+  if (const char* d = getenv("CKPT_RESTORE_DEPTH")) g_read_depth = std::clamp<size_t>(strtoul(d, nullptr, 10), 1, kMaxReadDepth);
   auto* plan = new SwapPlan{};
   g_plan = plan;
   plan->proc = &p;
   plan->set_tid_ok = set_tid_ok;
+  if (set_tid_ok) {
+    // Saved TIDs were handed out from the bottom of the range; a TID this
+    // far up, different for every process of the tree, is free unless the
+    // job ran long enough to wrap around (then no helper: see start_populate_helper).
+    long pid_max = 32768;
+    if (FILE* f = fopen("/proc/sys/kernel/pid_max", "re")) {
+      if (fscanf(f, "%ld", &pid_max) != 1) pid_max = 32768;
+      fclose(f);
+    }
+    long t = pid_max - 1 - getpid();
+    plan->high_tid = t > getpid() ? (pid_t)t : -1;
+  }
   plan->exe_fd = set_tid_ok ? open(p.hdr.exe, O_RDONLY | O_CLOEXEC) : -1;
   // Warm up the reader (and its allocations) before the maps are read.
   { ckpt::image::ImageReader warm(p.path); }

@@ -125,6 +125,30 @@ describe.skipIf(why !== null)('built-in engine: three checkpoint/restart cycles'
     expect(got).toBe(want);
   });
 
+  it('a forked job with threads and 40 MiB per process keeps its memory, PIDs and TIDs', async () => {
+    const exe = compile(work, 'tids', ['-pthread']);
+    const want = reference([exe, '300', '0', '40']);
+    expect(want).toMatch(/tids_kept=1 child_exit=0$/);
+    // Uncompressed, so the restarter reads raw runs and populates pages
+    // ahead of them with its helper task (CKPT_LOG=2 says how much).
+    const o = { ...opts('tids'), env: { CKPT_COMPRESS: 'none', CKPT_LOG: '2' } };
+    const got = await threeCycles(o, [exe, '300', '15000', '40'], { peers: 2 });
+    if (namespacesAvailable()) {
+      expect(got).toBe(want);
+    } else {
+      console.warn('engine test: no user namespaces, PIDs/TIDs are not preserved; memory checked only');
+      expect(got.replace(/tids_kept=\d child_exit=\d+/, '')).toBe(want.replace(/tids_kept=\d child_exit=\d+/, ''));
+    }
+    const reports = [...fs.readFileSync(`${o.out}.err`, 'utf8').matchAll(/populated ahead: ([\d.]+) MiB by the helper, ([\d.]+) MiB by the restarter(, [a-z ]+)?\)/g)];
+    // Three restarts of two processes.
+    expect(reports.length).toBe(6);
+    for (const r of reports) {
+      if (r[3] === ', not supported') continue;  // Linux < 5.14
+      expect(r[3]).toBeUndefined();
+      expect(Number(r[1]) + Number(r[2])).toBeGreaterThan(0);
+    }
+  });
+
   it('a writer appending to a file keeps its offset', async () => {
     const exe = compile(work, 'file_writer');
     const refFile = path.join(work, 'writer-ref.txt');
