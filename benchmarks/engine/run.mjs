@@ -6,7 +6,10 @@
 // same program when DMTCP_PREFIX is set; runtime overhead on a CPU-bound loop.
 //
 //   node benchmarks/engine/run.mjs [--sizes 64,512,2048] [--runs 3] [--dir DIR] [--json FILE] [--bin DIR]
+//                                  [--modes none,restartSerial,...]
 //
+// --modes runs only the named engine modes (see MODES; "none" is always
+// run: the raw figures and ratios are measured next to it).
 // Nothing here is pass/fail: medians with min-max are printed (and written as
 // JSON), ratios are computed against the raw figures of the same run.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
@@ -212,7 +215,14 @@ const MODES = {
   // or fills dense regions on huge pages (restartThp).
   restartBuffered: { CKPT_COMPRESS: 'none', restart: { CKPT_O_DIRECT: '0' } },
   restartThp: { CKPT_COMPRESS: 'none', restart: { CKPT_RESTORE_THP: '1' } },
+  // The restart without populating pages ahead of the reads (each read
+  // faults in its own pages, as before population was introduced), and with
+  // four reads in flight instead of two.
+  restartSerial: { CKPT_COMPRESS: 'none', restart: { CKPT_RESTORE_POPULATE: '0' } },
+  restartDepth4: { CKPT_COMPRESS: 'none', restart: { CKPT_RESTORE_DEPTH: '4' } },
 };
+const modeList = ['none', ...(arg('modes', null)?.split(',') ?? Object.keys(MODES)).filter((m) => m !== 'none')];
+for (const m of modeList) if (!MODES[m]) throw new Error(`unknown mode ${m} (known: ${Object.keys(MODES).join(', ')})`);
 const modeEnv = (m) => Object.fromEntries(Object.entries(MODES[m]).filter(([k]) => k !== 'subject' && k !== 'restart'));
 
 async function builtinTrial(coord, memExe, sizeMiB, mode) {
@@ -356,18 +366,24 @@ async function main() {
   for (const size of sizes) {
     const row = { sizeMiB: size, builtin: {}, dmtcp: {}, raw: null };
     const rawRuns = [];
-    for (const compress of Object.keys(MODES)) {
-      const trials = [];
-      for (let i = 0; i < runs; i++) trials.push(await builtinTrial(coord, memExe, size, compress));
+    // Interleaved: run i of every mode (and of the raw baseline, right after
+    // the default mode) before run i + 1 of any, so that drift of the
+    // machine over the run affects all of them alike.
+    const trials = Object.fromEntries(modeList.map((m) => [m, []]));
+    for (let i = 0; i < runs; i++)
+      for (const compress of modeList) {
+        const t = await builtinTrial(coord, memExe, size, compress);
+        trials[compress].push(t);
+        if (compress === 'none') rawRuns.push(rawIo(t.imageBytes));
+      }
+    for (const compress of modeList)
       row.builtin[compress] = {
-        ckptS: stats(trials.map((t) => t.ckptS)),
-        restartS: stats(trials.map((t) => t.restartS)),
-        downMs: stats(trials.map((t) => t.downMs)),
-        imageBytes: median(trials.map((t) => t.imageBytes)),
-        coldRestart: trials.every((t) => t.coldRestart),
+        ckptS: stats(trials[compress].map((t) => t.ckptS)),
+        restartS: stats(trials[compress].map((t) => t.restartS)),
+        downMs: stats(trials[compress].map((t) => t.downMs)),
+        imageBytes: median(trials[compress].map((t) => t.imageBytes)),
+        coldRestart: trials[compress].every((t) => t.coldRestart),
       };
-      if (compress === 'none') for (let i = 0; i < runs; i++) rawRuns.push(rawIo(row.builtin.none.imageBytes));
-    }
     row.raw = {
       writeS: stats(rawRuns.map((r) => r.writeS)),
       readS: stats(rawRuns.map((r) => r.readS)),
@@ -379,7 +395,10 @@ async function main() {
       coldRead: rawRuns.every((r) => r.coldRead),
     };
     const b = row.builtin.none;
-    const bs = row.builtin.noneStopped;
+    const nan = { ckptS: { median: NaN }, restartS: { median: NaN }, downMs: { median: NaN }, imageBytes: NaN };
+    for (const m of Object.keys(MODES)) row.builtin[m] ??= null;
+    const mode = (m) => row.builtin[m] ?? nan;
+    const bs = mode('noneStopped');
     // "Best" raw figures: the faster of buffered and O_DIRECT, the
     // strictest reading of "raw device bandwidth".
     const bestWrite = Math.min(row.raw.writeS.median, row.raw.directWriteS.median);
@@ -390,9 +409,11 @@ async function main() {
       restartVsRawRead: b.restartS.median / row.raw.readS.median,
       ckptVsBestRawWrite: b.ckptS.median / bestWrite,
       ckptStoppedVsBestRawWrite: bs.ckptS.median / bestWrite,
-      ckptReadSubjectVsBestRawWrite: row.builtin.noneRead.ckptS.median / bestWrite,
+      ckptReadSubjectVsBestRawWrite: mode('noneRead').ckptS.median / bestWrite,
       restartVsBestRawRead: b.restartS.median / bestRead,
       restartVsFreshRead: b.restartS.median / row.raw.freshReadS.median,
+      restartSerialVsRawRead: mode('restartSerial').restartS.median / row.raw.readS.median,
+      restartSerialVsBestRawRead: mode('restartSerial').restartS.median / bestRead,
     };
     if (dmtcpPrefix) {
       for (const gzip of [false, true]) {
@@ -408,10 +429,11 @@ async function main() {
       }
       row.ratios.dmtcpNoGzipCkptOverOurs = row.dmtcp.noGzip.ckptS.median / b.ckptS.median;
       row.ratios.dmtcpNoGzipCkptOverOursStopped = row.dmtcp.noGzip.ckptS.median / bs.ckptS.median;
-      row.ratios.dmtcpNoGzipCkptOverOursNoSync = row.dmtcp.noGzip.ckptS.median / row.builtin.noneNoSync.ckptS.median;
+      row.ratios.dmtcpNoGzipCkptOverOursNoSync = row.dmtcp.noGzip.ckptS.median / mode('noneNoSync').ckptS.median;
       row.ratios.dmtcpNoGzipRestartOverOurs = row.dmtcp.noGzip.restartS.median / b.restartS.median;
       row.ratios.dmtcpNoGzipDurableOverOurs = row.dmtcp.noGzip.durableS.median / b.ckptS.median;
-      row.ratios.dmtcpNoGzipCkptOverOursReadSubject = row.dmtcp.noGzip.ckptS.median / row.builtin.noneRead.ckptS.median;
+      row.ratios.dmtcpNoGzipCkptOverOursReadSubject = row.dmtcp.noGzip.ckptS.median / mode('noneRead').ckptS.median;
+      row.ratios.dmtcpNoGzipRestartOverOursSerial = row.dmtcp.noGzip.restartS.median / mode('restartSerial').restartS.median;
     }
     results.sizes.push(row);
     const f = (x) => x.toFixed(3);
@@ -420,10 +442,12 @@ async function main() {
         `restart ${f(b.restartS.median)} s (raw read ${f(row.raw.readS.median)} s, x${row.ratios.restartVsRawRead.toFixed(2)}), ` +
         `downtime ${b.downMs.median.toFixed(1)} ms, image ${mib(b.imageBytes).toFixed(1)} MiB; ` +
         `stopped-mode ckpt ${f(bs.ckptS.median)} s (x${row.ratios.ckptStoppedVsRawWrite.toFixed(2)}) downtime ${bs.downMs.median.toFixed(1)} ms; ` +
-        `no-fsync ckpt ${f(row.builtin.noneNoSync.ckptS.median)} s; ` +
-        `zstd ckpt ${f(row.builtin.zstd.ckptS.median)} s image ${mib(row.builtin.zstd.imageBytes).toFixed(1)} MiB; ` +
-        `read-only subject ckpt ${f(row.builtin.noneRead.ckptS.median)} s; ` +
-        `buffered (old defaults) ckpt ${f(row.builtin.noneBuffered.ckptS.median)} s restart ${f(row.builtin.noneBuffered.restartS.median)} s; ` +
+        `no-fsync ckpt ${f(mode('noneNoSync').ckptS.median)} s; ` +
+        `zstd ckpt ${f(mode('zstd').ckptS.median)} s image ${mib(mode('zstd').imageBytes).toFixed(1)} MiB; ` +
+        `read-only subject ckpt ${f(mode('noneRead').ckptS.median)} s; ` +
+        `buffered (old defaults) ckpt ${f(mode('noneBuffered').ckptS.median)} s restart ${f(mode('noneBuffered').restartS.median)} s; ` +
+        `restart without population ${f(mode('restartSerial').restartS.median)} s (x${row.ratios.restartSerialVsRawRead.toFixed(2)}), ` +
+        `4 reads in flight ${f(mode('restartDepth4').restartS.median)} s, huge pages ${f(mode('restartThp').restartS.median)} s; ` +
         `raw O_DIRECT write ${f(row.raw.directWriteS.median)} s read ${f(row.raw.directReadS.median)} s, fresh-memory read ${f(row.raw.freshReadS.median)} s` +
         (dmtcpPrefix
           ? `; DMTCP --no-gzip ckpt ${f(row.dmtcp.noGzip.ckptS.median)} s (durable after fsync ${f(row.dmtcp.noGzip.durableS.median)} s) restart ${f(row.dmtcp.noGzip.restartS.median)} s downtime ${row.dmtcp.noGzip.downMs.median.toFixed(1)} ms, gzip ckpt ${f(row.dmtcp.gzip.ckptS.median)} s`
