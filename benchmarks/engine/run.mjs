@@ -6,10 +6,11 @@
 // same program when DMTCP_PREFIX is set; runtime overhead on a CPU-bound loop.
 //
 //   node benchmarks/engine/run.mjs [--sizes 64,512,2048] [--runs 3] [--dir DIR] [--json FILE] [--bin DIR]
-//                                  [--modes none,restartSerial,...]
+//                                  [--modes none,restartSerial,...] [--dmtcp noGzip,gzip]
 //
 // --modes runs only the named engine modes (see MODES; "none" is always
-// run: the raw figures and ratios are measured next to it).
+// run: the raw figures and ratios are measured next to it); --dmtcp the
+// DMTCP variants when DMTCP_PREFIX is set (noGzip is always run).
 // Nothing here is pass/fail: medians with min-max are printed (and written as
 // JSON), ratios are computed against the raw figures of the same run.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
@@ -221,6 +222,8 @@ const MODES = {
   restartSerial: { CKPT_COMPRESS: 'none', restart: { CKPT_RESTORE_POPULATE: '0' } },
   restartDepth4: { CKPT_COMPRESS: 'none', restart: { CKPT_RESTORE_DEPTH: '4' } },
 };
+const dmtcpVariants = ['noGzip', ...(arg('dmtcp', null)?.split(',') ?? ['gzip']).filter((v) => v !== 'noGzip')];
+for (const v of dmtcpVariants) if (v !== 'gzip' && v !== 'noGzip') throw new Error(`unknown DMTCP variant ${v} (known: noGzip, gzip)`);
 const modeList = ['none', ...(arg('modes', null)?.split(',') ?? Object.keys(MODES)).filter((m) => m !== 'none')];
 for (const m of modeList) if (!MODES[m]) throw new Error(`unknown mode ${m} (known: ${Object.keys(MODES).join(', ')})`);
 const modeEnv = (m) => Object.fromEntries(Object.entries(MODES[m]).filter(([k]) => k !== 'subject' && k !== 'restart'));
@@ -367,15 +370,18 @@ async function main() {
     const row = { sizeMiB: size, builtin: {}, dmtcp: {}, raw: null };
     const rawRuns = [];
     // Interleaved: run i of every mode (and of the raw baseline, right after
-    // the default mode) before run i + 1 of any, so that drift of the
-    // machine over the run affects all of them alike.
+    // the default mode, and of DMTCP) before run i + 1 of any, so that drift
+    // of the machine over the run affects all of them alike.
     const trials = Object.fromEntries(modeList.map((m) => [m, []]));
-    for (let i = 0; i < runs; i++)
+    const dmtcpTrials = Object.fromEntries(dmtcpVariants.map((v) => [v, []]));
+    for (let i = 0; i < runs; i++) {
       for (const compress of modeList) {
         const t = await builtinTrial(coord, memExe, size, compress);
         trials[compress].push(t);
         if (compress === 'none') rawRuns.push(rawIo(t.imageBytes));
       }
+      if (dmtcpPrefix) for (const v of dmtcpVariants) dmtcpTrials[v].push(await dmtcpTrial(memExe, size, v === 'gzip'));
+    }
     for (const compress of modeList)
       row.builtin[compress] = {
         ckptS: stats(trials[compress].map((t) => t.ckptS)),
@@ -416,10 +422,9 @@ async function main() {
       restartSerialVsBestRawRead: mode('restartSerial').restartS.median / bestRead,
     };
     if (dmtcpPrefix) {
-      for (const gzip of [false, true]) {
-        const trials = [];
-        for (let i = 0; i < runs; i++) trials.push(await dmtcpTrial(memExe, size, gzip));
-        row.dmtcp[gzip ? 'gzip' : 'noGzip'] = {
+      for (const v of dmtcpVariants) {
+        const trials = dmtcpTrials[v];
+        row.dmtcp[v] = {
           ckptS: stats(trials.map((t) => t.ckptS)),
           durableS: stats(trials.map((t) => t.durableS)),
           restartS: stats(trials.map((t) => t.restartS)),
@@ -450,7 +455,8 @@ async function main() {
         `4 reads in flight ${f(mode('restartDepth4').restartS.median)} s, huge pages ${f(mode('restartThp').restartS.median)} s; ` +
         `raw O_DIRECT write ${f(row.raw.directWriteS.median)} s read ${f(row.raw.directReadS.median)} s, fresh-memory read ${f(row.raw.freshReadS.median)} s` +
         (dmtcpPrefix
-          ? `; DMTCP --no-gzip ckpt ${f(row.dmtcp.noGzip.ckptS.median)} s (durable after fsync ${f(row.dmtcp.noGzip.durableS.median)} s) restart ${f(row.dmtcp.noGzip.restartS.median)} s downtime ${row.dmtcp.noGzip.downMs.median.toFixed(1)} ms, gzip ckpt ${f(row.dmtcp.gzip.ckptS.median)} s`
+          ? `; DMTCP --no-gzip ckpt ${f(row.dmtcp.noGzip.ckptS.median)} s (durable after fsync ${f(row.dmtcp.noGzip.durableS.median)} s) restart ${f(row.dmtcp.noGzip.restartS.median)} s downtime ${row.dmtcp.noGzip.downMs.median.toFixed(1)} ms` +
+            (row.dmtcp.gzip ? `, gzip ckpt ${f(row.dmtcp.gzip.ckptS.median)} s` : '')
           : ''),
     );
   }
