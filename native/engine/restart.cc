@@ -737,6 +737,7 @@ struct Populate {
   std::atomic<bool> stop{false};   // done, or MADV_POPULATE_WRITE refused: nobody populates
   std::atomic<bool> refused{false};  // MADV_POPULATE_WRITE is not supported (Linux < 5.14)
   std::atomic<uint64_t> by_helper{0}, by_self{0};  // bytes populated (CKPT_LOG=2 reports them)
+  std::atomic<int64_t> helper_done_ns{0};           // CLOCK_MONOTONIC when the helper ran out of work
 };
 
 Populate g_pop;
@@ -770,6 +771,9 @@ bool populate_one(std::atomic<uint64_t>& done) {
 [[noreturn]] void populate_helper(void*) {
   while (populate_one(g_pop.by_helper)) {
   }
+  struct timespec ts;
+  raw::sys2(SYS_clock_gettime, CLOCK_MONOTONIC, (long)&ts);
+  g_pop.helper_done_ns.store(ts.tv_sec * 1000000000ll + ts.tv_nsec);
   raw::sys1(SYS_exit, 0);
   __builtin_unreachable();
 }
@@ -1109,10 +1113,11 @@ bool move_block(uint64_t from, uint64_t len, uint64_t to) {
     clock_gettime(CLOCK_MONOTONIC, &ts1);
     fprintf(stderr,
             "ckpt-restart: %s: memory mapped and read in %.1f ms (populated ahead: %.1f MiB by the helper, %.1f MiB "
-            "by the restarter%s)\n",
+            "by the restarter%s; the helper ran out of work after %.1f ms)\n",
             p.path.c_str(), (ts1.tv_sec - ts0.tv_sec) * 1e3 + (ts1.tv_nsec - ts0.tv_nsec) / 1e6,
             g_pop.by_helper.load() / 1048576.0, g_pop.by_self.load() / 1048576.0,
-            !g_populate ? ", off" : g_pop.refused.load() ? ", not supported" : g_helper_started ? "" : ", no helper");
+            !g_populate ? ", off" : g_pop.refused.load() ? ", not supported" : g_helper_started ? "" : ", no helper",
+            g_pop.helper_done_ns.load() ? (g_pop.helper_done_ns.load() - (ts0.tv_sec * 1000000000ll + ts0.tv_nsec)) / 1e6 : 0.0);
   }
   for (auto& r : p.regions) {
     if (r.kind != kRegFileShared) mprotect(reinterpret_cast<void*>(r.start), r.end - r.start, r.prot);

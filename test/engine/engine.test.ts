@@ -139,7 +139,7 @@ describe.skipIf(why !== null)('built-in engine: three checkpoint/restart cycles'
       console.warn('engine test: no user namespaces, PIDs/TIDs are not preserved; memory checked only');
       expect(got.replace(/tids_kept=\d child_exit=\d+/, '')).toBe(want.replace(/tids_kept=\d child_exit=\d+/, ''));
     }
-    const reports = [...fs.readFileSync(`${o.out}.err`, 'utf8').matchAll(/populated ahead: ([\d.]+) MiB by the helper, ([\d.]+) MiB by the restarter(, [a-z ]+)?\)/g)];
+    const reports = [...fs.readFileSync(`${o.out}.err`, 'utf8').matchAll(/populated ahead: ([\d.]+) MiB by the helper, ([\d.]+) MiB by the restarter(, [a-z ]+)?;/g)];
     // Three restarts of two processes.
     expect(reports.length).toBe(6);
     for (const r of reports) {
