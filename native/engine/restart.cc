@@ -995,11 +995,6 @@ bool move_block(uint64_t from, uint64_t len, uint64_t to) {
           die(6, "%s: chunk at offset %llu is corrupt (checksum mismatch)", p.path.c_str(),
               (unsigned long long)chunks[j].file_offset);
     };
-    // With O_DIRECT the next run's read is submitted asynchronously (Linux
-    // AIO, two in flight) before waiting for the current one: io_submit
-    // faults in (clears) the next run's pages while the device fills the
-    // current run, and the current run is verified while the next is read.
-    // Without AIO (or O_DIRECT) the runs are read one after the other.
     // Pages to populate ahead, in the order they are filled: compressed
     // chunks first (decompressed below), then the raw runs. Only anonymous
     // memory: populating a file mapping for writing would copy (private) or
@@ -1029,8 +1024,6 @@ bool move_block(uint64_t from, uint64_t len, uint64_t to) {
     pid_t helper = -1;
     bool pop_main = g_populate && !g_pop.pieces.empty();
     if (pop_main) {
-      // The first run (or chunk) is faulted in by its own read; the helper
-      // starts right after it, and the reads find their pages ready.
       // The first runs are submitted back to back (their reads fault them
       // in), so the helper starts after them; compressed chunks are filled
       // one at a time.
@@ -1050,6 +1043,11 @@ bool move_block(uint64_t from, uint64_t len, uint64_t to) {
       const auto& c = reader.chunks_of(packed[j].first)[packed[j].second];
       reader.read_chunk(c, reinterpret_cast<uint8_t*>(regs[packed[j].first].desc.start) + c.region_offset);
     }
+    // With O_DIRECT, the next runs' reads are submitted asynchronously
+    // (Linux AIO, CKPT_RESTORE_DEPTH in flight, default 2) before waiting
+    // for the current one, which is verified while the next ones are read;
+    // io_submit faults in whatever pages of a run are not populated yet.
+    // Without AIO (or O_DIRECT) the runs are read one after the other.
     aio_context_t ctx = 0;
     if (dfd >= 0 && runs.size() > 1 && syscall(SYS_io_setup, kMaxReadDepth, &ctx) != 0) ctx = 0;
     std::vector<int64_t> res(runs.size(), INT64_MIN);  // AIO result per run; INT64_MIN: not submitted
