@@ -371,11 +371,14 @@ async function main() {
     const rawRuns = [];
     // Interleaved: run i of every mode (and of the raw baseline, right after
     // the default mode, and of DMTCP) before run i + 1 of any, so that drift
-    // of the machine over the run affects all of them alike.
+    // of the machine over the run affects all of them alike; the order of
+    // the modes rotates from run to run, so that none always follows the
+    // same one (what the previous trial freed changes what the next pays
+    // for fresh memory on a VM).
     const trials = Object.fromEntries(modeList.map((m) => [m, []]));
     const dmtcpTrials = Object.fromEntries(dmtcpVariants.map((v) => [v, []]));
     for (let i = 0; i < runs; i++) {
-      for (const compress of modeList) {
+      for (const compress of modeList.map((_, k) => modeList[(k + i) % modeList.length])) {
         const t = await builtinTrial(coord, memExe, size, compress);
         trials[compress].push(t);
         if (compress === 'none') rawRuns.push(rawIo(t.imageBytes));
