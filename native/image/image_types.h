@@ -134,15 +134,16 @@ struct RegionInfo {
 struct WriterOptions {
   // Worker threads that compress and checksum chunks. 0 = do everything on
   // the calling thread, synchronously (no threads are created at all: fine
-  // for a restarter or a signal-constrained context). With threads >= 1 a
-  // separate I/O threads also keep two large writes in flight.
+  // for a restarter or a signal-constrained context). With threads >= 1
+  // separate I/O threads also keep two (raw images: three) large writes in
+  // flight; raw images need no workers (see image_writer.h).
   unsigned threads = 0;
   Codec codec = Codec::Zstd;
   int zstd_level = 1;           // zstd level (-7..19); ignored for Codec::Raw
   size_t chunk_size = 1u << 20; // logical bytes per chunk: power of two, 64 KiB..64 MiB
   // Upper bound on chunks buffered at once (memory ~ 2 * chunk_size each).
-  // 0 = 2 * threads + 4; raw images with threads use 8 MiB jobs instead
-  // (threads + 1 of them, plus three 8 MiB buffers being written).
+  // 0 = 2 * threads + 4; raw images with threads use five 8 MiB buffers in
+  // all instead (one being filled, the others queued or being written).
   size_t max_in_flight = 0;
   bool elide_zero_pages = true; // skip all-zero pages (they read back as zero)
   bool o_direct = false;        // try O_DIRECT; falls back to buffered I/O where unsupported (tmpfs)

@@ -44,9 +44,15 @@
 //
 // Threads: with WriterOptions::threads == 0 everything happens on the calling
 // thread inside write()/finish(). Otherwise `threads` workers compress and
-// checksum chunks, and two I/O threads write them in file order with large
-// writes (up to 8 MiB, two in flight). Raw images skip the staging copy: the
-// buffer the data was copied into by write() is itself written to the file.
+// checksum zstd chunks, and two I/O threads write them with large writes (up
+// to 8 MiB, two in flight). Raw images (threads >= 1) use no workers: write()
+// copies the data into an 8 MiB buffer and checksums each page while it is
+// still in the cache, and that buffer itself is written to the file by three
+// I/O threads (up to three 8 MiB writes in flight, each ending on a multiple
+// of its size in the file). With o_direct the file's blocks are allocated
+// ahead of the writes in doubling steps (fallocate; the file is cut to its
+// size in finish()), so the writes run concurrently and the file is one
+// contiguous allocation where the filesystem allows.
 // An ImageWriter itself must be used from one thread at a time.
 //
 // Errors: every method throws ckpt::Error (native/common/errors.h) with a

@@ -43,6 +43,7 @@ void Hasher::update_zeros(uint64_t len) noexcept {
   }
 }
 uint64_t Hasher::digest() const noexcept { return XXH3_64bits_digest(static_cast<XXH3_state_t*>(st_)); }
+void Hasher::reset() noexcept { XXH3_64bits_reset(static_cast<XXH3_state_t*>(st_)); }
 
 bool all_zero(const void* data, size_t len) noexcept {
   const auto* p = static_cast<const uint8_t*>(data);

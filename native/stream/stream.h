@@ -73,6 +73,7 @@ class Hasher {
   void update(const void* data, size_t len) noexcept;
   void update_zeros(uint64_t len) noexcept;  // as if `len` zero bytes were given
   uint64_t digest() const noexcept;
+  void reset() noexcept;  // starts over (as if newly constructed)
 
  private:
   void* st_;
