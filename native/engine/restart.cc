@@ -746,15 +746,32 @@ constexpr size_t kMaxReadDepth = 8;
 size_t g_read_depth = 2;  // raw runs in flight (CKPT_RESTORE_DEPTH, 1..8)
 bool g_populate = true;  // CKPT_RESTORE_POPULATE=0: let the reads fault their pages one by one
 
-// Claims and populates one piece. False when none is left. Raw system calls
-// only: the helper task shares this address space and thread pointer, so it
-// must not touch errno or anything else of libc.
-bool populate_one(std::atomic<uint64_t>& done) {
+// How far population may run ahead of the reads (CKPT_RESTORE_LEAD, MiB;
+// 0: no limit). When fresh pages are cheap (memory freed moments before is
+// still backed by the host), two CPUs populating at full speed slowed the
+// reads down, most likely by taking host CPU from the VM's I/O; a bounded
+// lead spreads that work over the reads. When population is the slower
+// side, the reads catch up with it and the bound never applies.
+uint64_t g_lead_pieces = (256u << 20) / kPopulatePiece;
+
+enum class Step { Done, Populated, Ahead };
+
+// Claims and populates one piece: Done when none is left, Ahead when the
+// next one is further ahead of the reads than the lead allows. Raw system
+// calls only: the helper task shares this address space and thread pointer,
+// so it must not touch errno or anything else of libc.
+Step populate_one(std::atomic<uint64_t>& done) {
   for (;;) {
-    if (g_pop.stop.load(std::memory_order_relaxed)) return false;
-    uint64_t i = g_pop.next.fetch_add(1, std::memory_order_relaxed);
-    if (i >= g_pop.pieces.size()) return false;
-    if (i < g_pop.floor.load(std::memory_order_relaxed)) continue;
+    if (g_pop.stop.load(std::memory_order_relaxed)) return Step::Done;
+    uint64_t i = g_pop.next.load(std::memory_order_relaxed);
+    if (i >= g_pop.pieces.size()) return Step::Done;
+    uint64_t fl = g_pop.floor.load(std::memory_order_relaxed);
+    if (i < fl) {  // the reads got there first
+      g_pop.next.compare_exchange_weak(i, fl, std::memory_order_relaxed);
+      continue;
+    }
+    if (i - fl >= g_lead_pieces) return Step::Ahead;
+    if (!g_pop.next.compare_exchange_weak(i, i + 1, std::memory_order_relaxed)) continue;
     auto [a, b] = g_pop.pieces[i];
     long r = raw::sys3(SYS_madvise, (long)a, (long)(b - a), MADV_POPULATE_WRITE);
     // EINVAL: a kernel before 5.14. Anything else (ENOMEM, EFAULT) is left
@@ -764,12 +781,16 @@ bool populate_one(std::atomic<uint64_t>& done) {
       g_pop.stop.store(true, std::memory_order_relaxed);
     }
     if (r == 0) done.fetch_add(b - a, std::memory_order_relaxed);
-    return true;
+    return Step::Populated;
   }
 }
 
 [[noreturn]] void populate_helper(void*) {
-  while (populate_one(g_pop.by_helper)) {
+  for (Step st; (st = populate_one(g_pop.by_helper)) != Step::Done;) {
+    if (st == Step::Ahead) {
+      struct timespec pause = {0, 200000};  // wait for the reads to catch up
+      raw::sys2(SYS_nanosleep, (long)&pause, 0);
+    }
   }
   struct timespec ts;
   raw::sys2(SYS_clock_gettime, CLOCK_MONOTONIC, (long)&ts);
@@ -1078,8 +1099,10 @@ bool move_block(uint64_t from, uint64_t len, uint64_t to) {
           struct timespec zero {};
           n = syscall(SYS_io_getevents, ctx, 0, kMaxReadDepth, ev, &zero);
           if (n == 0) {
-            pop_main = populate_one(g_pop.by_self);
-            continue;
+            Step st = populate_one(g_pop.by_self);
+            if (st == Step::Done) pop_main = false;
+            if (st != Step::Ahead) continue;
+            n = syscall(SYS_io_getevents, ctx, 1, kMaxReadDepth, ev, nullptr);  // far enough ahead: wait
           }
         } else {
           n = syscall(SYS_io_getevents, ctx, 1, kMaxReadDepth, ev, nullptr);
@@ -1206,6 +1229,10 @@ bool move_block(uint64_t from, uint64_t len, uint64_t to) {
   if (const char* th = getenv("CKPT_RESTORE_THP")) g_thp_fill = th[0] == '1';
   if (const char* po = getenv("CKPT_RESTORE_POPULATE")) g_populate = po[0] != '0';
   if (const char* d = getenv("CKPT_RESTORE_DEPTH")) g_read_depth = std::clamp<size_t>(strtoul(d, nullptr, 10), 1, kMaxReadDepth);
+  if (const char* l = getenv("CKPT_RESTORE_LEAD")) {
+    uint64_t mib = strtoull(l, nullptr, 10);
+    g_lead_pieces = mib ? std::max<uint64_t>(1, (mib << 20) / kPopulatePiece) : UINT64_MAX;
+  }
   auto* plan = new SwapPlan{};
   g_plan = plan;
   plan->proc = &p;
