@@ -395,7 +395,14 @@ struct ImageWriter::Impl {
       stored_bytes += p.len;
       end = p.off + align_up(p.len);
     }
-    if (end == 0) return;
+    if (end == 0) {
+      // Nothing to write (not reached: jobs are submitted with chunks);
+      // the buffer goes back so the count of buffers stays right.
+      std::lock_guard lk(wmu);
+      wfree.push_back(std::move(j.in));
+      wcv_done.notify_all();
+      return;
+    }
     w.len = end;
     w.buf = std::move(j.in);
     for (const Piece& p : j.pieces) chunks.emplace_back(p.region, p.result);
