@@ -43,6 +43,12 @@ export const ENGINE_ENV = {
   oDirect: 'CKPT_O_DIRECT',
   /** "1": at restart, also advise dense anonymous regions without saved advice as huge pages. */
   restoreThp: 'CKPT_RESTORE_THP',
+  /** "0": at restart, do not populate pages ahead of the reads (default: a helper task populates them). */
+  restorePopulate: 'CKPT_RESTORE_POPULATE',
+  /** At restart, how far (MiB) page population may run ahead of the reads (default 256; 0: no limit). */
+  restoreLead: 'CKPT_RESTORE_LEAD',
+  /** At restart, raw reads in flight, 1-8 (default 2). */
+  restoreDepth: 'CKPT_RESTORE_DEPTH',
   /** Log level of the worker library: 0 quiet, 1 warnings (default), 2 notes. */
   log: 'CKPT_LOG',
 } as const;
