@@ -49,9 +49,9 @@
 // copies the data into an 8 MiB buffer and checksums each page while it is
 // still in the cache, and that buffer itself is written to the file by three
 // I/O threads (up to three 8 MiB writes in flight, each ending on a multiple
-// of its size in the file). With o_direct the file's blocks are allocated
+// of its size in the file). With threads the file's blocks are allocated
 // ahead of the writes in doubling steps (fallocate; the file is cut to its
-// size in finish()), so the writes run concurrently and the file is one
+// size in finish()), so O_DIRECT writes run concurrently and the file is one
 // contiguous allocation where the filesystem allows.
 // An ImageWriter itself must be used from one thread at a time.
 //
