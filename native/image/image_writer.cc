@@ -271,7 +271,11 @@ struct ImageWriter::Impl {
   }
 
   // The file's blocks are allocated ahead of the writes, in steps that
-  // double (64 MiB, then the file's size so far), with fallocate(). With
+  // double (64 MiB, then the file's size so far) up to 256 MiB, with
+  // fallocate(). The cap bounds what a temporary file holds beyond its data
+  // while it is written (or after a crash): many processes of one job
+  // checkpoint to the same filesystem at once, and space they reserve but
+  // do not use must not make another one's image fail. With
   // O_DIRECT, ext4 serialises writes that extend a file or allocate blocks
   // (inode lock held until the write completes), so two I/O threads issued
   // one write after the other, the device idling for the hand-off between
@@ -285,13 +289,15 @@ struct ImageWriter::Impl {
   // where fallocate is unsupported or the space is short, writes allocate
   // as they go.
   static constexpr uint64_t kPreallocMin = 64u << 20;
+  static constexpr uint64_t kPreallocMaxStep = 256u << 20;
   std::mutex amu;
   uint64_t alloc_end = 0;      // file size set by preallocation (0: none)
   bool prealloc_off = false;
   void preallocate(uint64_t need) {
     std::lock_guard lk(amu);
     if (prealloc_off || need <= alloc_end) return;
-    uint64_t to = std::max({need, alloc_end * 2, uint64_t(kPreallocMin)});
+    uint64_t step = std::min(std::max(alloc_end, kPreallocMin), kPreallocMaxStep);
+    uint64_t to = std::max(need, alloc_end + step);
     to = align_up(to, kStage);
     if (::fallocate(file.fd(), 0, static_cast<off_t>(alloc_end), static_cast<off_t>(to - alloc_end)) != 0) {
       prealloc_off = true;

@@ -50,7 +50,7 @@
 // still in the cache, and that buffer itself is written to the file by three
 // I/O threads (up to three 8 MiB writes in flight, each ending on a multiple
 // of its size in the file). With threads the file's blocks are allocated
-// ahead of the writes in doubling steps (fallocate; the file is cut to its
+// ahead of the writes in doubling steps of at most 256 MiB (fallocate; the file is cut to its
 // size in finish()), so O_DIRECT writes run concurrently and the file is one
 // contiguous allocation where the filesystem allows.
 // An ImageWriter itself must be used from one thread at a time.
