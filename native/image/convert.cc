@@ -3,7 +3,6 @@
 
 #include <sys/utsname.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include <cstring>
 #include <vector>
@@ -24,62 +23,26 @@ constexpr size_t kBlock = 4u << 20;
 // Streams the logical bytes of a DMTCP image (raw or gzip) to `sink`.
 void dmtcp_stream(const std::string& path, dmtcp::Encoding enc, const std::function<void(const uint8_t*, size_t)>& sink,
                   const std::function<void(uint64_t, uint64_t)>& progress) {
+  if (enc != dmtcp::Encoding::Raw) {
+    dmtcp::inflate_file(
+        path,
+        [&](const uint8_t* p, size_t n) {
+          sink(p, n);
+          return true;
+        },
+        progress, kBlock);
+    return;
+  }
   stream::File f = stream::File::open_read(path);
   uint64_t size = f.size();
   std::vector<uint8_t> in(kBlock);
-  if (enc == dmtcp::Encoding::Raw) {
-    for (uint64_t off = 0; off < size;) {
-      size_t n = f.pread_some(in.data(), in.size(), off);
-      if (n == 0) break;
-      sink(in.data(), n);
-      off += n;
-      if (progress) progress(off, size);
-    }
-    return;
+  for (uint64_t off = 0; off < size;) {
+    size_t n = f.pread_some(in.data(), in.size(), off);
+    if (n == 0) break;
+    sink(in.data(), n);
+    off += n;
+    if (progress) progress(off, size);
   }
-  z_stream zs{};
-  if (inflateInit2(&zs, 15 + 16) != Z_OK) throw Error(Errc::Io, "zlib initialisation failed");
-  struct Guard {
-    z_stream* z;
-    ~Guard() { inflateEnd(z); }
-  } guard{&zs};
-  std::vector<uint8_t> out(kBlock);
-  uint64_t off = 0;
-  bool member_done = false;
-  for (;;) {
-    if (zs.avail_in == 0) {
-      size_t n = off < size ? f.pread_some(in.data(), in.size(), off) : 0;
-      if (n == 0) break;
-      off += n;
-      zs.next_in = in.data();
-      zs.avail_in = static_cast<uInt>(n);
-      if (progress) progress(off, size);
-    }
-    if (member_done) {
-      if (zs.next_in[0] == 0) {
-        for (uInt i = 0; i < zs.avail_in; i++)
-          if (zs.next_in[i] != 0)
-            throw Error(Errc::Corrupt, path + ": at offset " + std::to_string(off - zs.avail_in + i) + ": garbage after the gzip stream");
-        zs.avail_in = 0;
-        continue;
-      }
-      inflateReset(&zs);
-      member_done = false;
-    }
-    zs.next_out = out.data();
-    zs.avail_out = static_cast<uInt>(out.size());
-    int rc = inflate(&zs, Z_NO_FLUSH);
-    size_t produced = out.size() - zs.avail_out;
-    if (produced) sink(out.data(), produced);
-    if (rc == Z_STREAM_END) {
-      member_done = true;
-      continue;
-    }
-    if (rc != Z_OK && !(rc == Z_BUF_ERROR && zs.avail_in == 0))
-      throw Error(Errc::Corrupt, path + ": at offset " + std::to_string(off - zs.avail_in) + ": gzip data is corrupt (" +
-                                     (zs.msg ? zs.msg : "inflate error") + ")");
-  }
-  if (!member_done) throw Error(Errc::Truncated, path + ": at offset " + std::to_string(size) + ": gzip stream ends early");
 }
 
 // Writes a plain file atomically from a producer.

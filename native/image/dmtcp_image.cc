@@ -178,18 +178,16 @@ void StreamWalker::finish() {
 
 namespace {
 
-// Inflates a gzip file (all members) and calls sink(out, n) with the output,
-// stopping early when sink returns false. Throws on errors and truncation,
-// naming the compressed offset.
-void inflate_file(const stream::File& f, uint64_t size, const std::function<bool(const uint8_t*, size_t)>& sink,
-                  const std::function<void(uint64_t)>& progress = {}) {
+// inflate_file() over an open file of `size` bytes.
+void inflate_open_file(const stream::File& f, uint64_t size, const std::function<bool(const uint8_t*, size_t)>& sink,
+                       const std::function<void(uint64_t)>& progress = {}, size_t block = size_t{1} << 18) {
   z_stream zs{};
   if (inflateInit2(&zs, 15 + 16) != Z_OK) throw Error(Errc::Io, "zlib initialisation failed");
   struct Guard {
     z_stream* z;
     ~Guard() { inflateEnd(z); }
   } guard{&zs};
-  std::vector<uint8_t> in(1 << 18), out(1 << 18);
+  std::vector<uint8_t> in(block), out(block);
   uint64_t off = 0;
   bool member_done = false;
   for (;;) {
@@ -233,6 +231,13 @@ void inflate_file(const stream::File& f, uint64_t size, const std::function<bool
 
 }  // namespace
 
+void inflate_file(const std::string& path, const std::function<bool(const uint8_t*, size_t)>& sink,
+                  const std::function<void(uint64_t, uint64_t)>& progress, size_t block) {
+  stream::File f = stream::File::open_read(path);
+  uint64_t size = f.size();
+  inflate_open_file(f, size, sink, progress ? std::function<void(uint64_t)>([&](uint64_t off) { progress(off, size); }) : nullptr, block);
+}
+
 Probe probe(const std::string& path) {
   Probe pr;
   stream::File f = stream::File::open_read(path);
@@ -257,7 +262,7 @@ Probe probe(const std::string& path) {
   } else if (pr.encoding == Encoding::Gzip) {
     std::string h;
     try {
-      inflate_file(f, pr.file_size, [&](const uint8_t* p, size_t n) {
+      inflate_open_file(f, pr.file_size, [&](const uint8_t* p, size_t n) {
         h.append(reinterpret_cast<const char*>(p), std::min(n, kHeaderSize - h.size()));
         return h.size() < kHeaderSize;
       });
@@ -286,7 +291,7 @@ Walk walk(const std::string& path, bool hash, const std::function<void(uint64_t,
     StreamWalker w(path);
     stream::Hasher hasher;
     if (e == Encoding::Gzip) {
-      inflate_file(
+      inflate_open_file(
           f, size,
           [&](const uint8_t* p, size_t n) {
             w.feed(p, n);

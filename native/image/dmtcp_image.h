@@ -92,6 +92,14 @@ class StreamWalker {
   bool in_parent_ = false;
 };
 
+// Inflates the gzip file at `path` (all members; zero padding after the
+// last one is ignored, as gzip does) and calls sink(out, n) with the output,
+// stopping early when sink returns false; progress(compressed bytes read,
+// file size). `block` is the size of the input and output buffers. Throws
+// Corrupt / Truncated naming the file and the compressed offset.
+void inflate_file(const std::string& path, const std::function<bool(const uint8_t*, size_t)>& sink,
+                  const std::function<void(uint64_t, uint64_t)>& progress = {}, size_t block = size_t{1} << 18);
+
 // Parses "ckpt_<prog>_<hostid>-<pid>-<time>.dmtcp" (split on the last '_').
 bool parse_image_name(std::string_view name, std::string& prog, std::string& upid_text);
 
