@@ -1576,27 +1576,7 @@ bool after_restart() {
 }
 
 // clone3 for a thread: the child runs fn(arg) on the stack given in args.
-extern "C" long ckpt_clone3_thread(struct clone_args* args, size_t size, void (*fn)(void*), void* arg);
-asm(R"(
-  .text
-  .globl ckpt_clone3_thread
-  .type ckpt_clone3_thread,@function
-ckpt_clone3_thread:
-  mov %rdx, %r8
-  mov %rcx, %r9
-  mov $435, %eax
-  syscall
-  test %rax, %rax
-  jnz 1f
-  xor %ebp, %ebp
-  mov %r9, %rdi
-  and $-16, %rsp
-  call *%r8
-  ud2
-1:
-  ret
-  .size ckpt_clone3_thread, .-ckpt_clone3_thread
-)");
+CKPT_DEFINE_CLONE3_RUN(ckpt_clone3_thread);
 
 struct TrampArg {
   const raw::JumpBuf* jb;

@@ -69,6 +69,32 @@ int ckpt_setjmp(ckpt::engine::raw::JumpBuf* jb) __attribute__((returns_twice));
 [[noreturn]] void ckpt_longjmp(const ckpt::engine::raw::JumpBuf* jb, int value);
 }
 
+// Defines `extern "C" long NAME(clone_args*, size_t, void (*fn)(void*), void* arg)`:
+// clone3 whose child runs fn(arg) on the stack given in the arguments, with a
+// 16-byte aligned stack and no frame to return to (fn must end with SYS_exit
+// or never return). The parent gets clone3's result. Use once per binary and
+// name; `struct clone_args` comes from <linux/sched.h>.
+#define CKPT_DEFINE_CLONE3_RUN(NAME)                                                     \
+  extern "C" long NAME(struct clone_args* args, size_t size, void (*fn)(void*), void* arg); \
+  asm(".text\n"                                                                          \
+      ".globl " #NAME "\n"                                                               \
+      ".type " #NAME ",@function\n" #NAME                                                \
+      ":\n"                                                                              \
+      "  mov %rdx, %r8\n"  /* fn */                                                      \
+      "  mov %rcx, %r9\n"  /* arg */                                                     \
+      "  mov $435, %eax\n" /* SYS_clone3 */                                              \
+      "  syscall\n"                                                                      \
+      "  test %rax, %rax\n"                                                              \
+      "  jnz 1f\n"                                                                       \
+      "  xor %ebp, %ebp\n"                                                               \
+      "  mov %r9, %rdi\n"                                                                \
+      "  and $-16, %rsp\n"                                                               \
+      "  call *%r8\n"                                                                    \
+      "  ud2\n"                                                                          \
+      "1:\n"                                                                             \
+      "  ret\n"                                                                          \
+      ".size " #NAME ", .-" #NAME "\n")
+
 // Defines ckpt_setjmp/ckpt_longjmp; include in exactly one translation unit
 // per binary with CKPT_RAWSYS_DEFINE set.
 #ifdef CKPT_RAWSYS_DEFINE

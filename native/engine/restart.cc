@@ -803,27 +803,7 @@ Step populate_one(std::atomic<uint64_t>& done) {
 
 // clone3 whose child runs fn(arg) on the stack given in args and never
 // returns (fn ends with SYS_exit).
-extern "C" long ckpt_restart_clone3(struct clone_args* args, size_t size, void (*fn)(void*), void* arg);
-asm(R"(
-  .text
-  .globl ckpt_restart_clone3
-  .type ckpt_restart_clone3,@function
-ckpt_restart_clone3:
-  mov %rdx, %r8
-  mov %rcx, %r9
-  mov $435, %eax
-  syscall
-  test %rax, %rax
-  jnz 1f
-  xor %ebp, %ebp
-  mov %r9, %rdi
-  and $-16, %rsp
-  call *%r8
-  ud2
-1:
-  ret
-  .size ckpt_restart_clone3, .-ckpt_restart_clone3
-)");
+CKPT_DEFINE_CLONE3_RUN(ckpt_restart_clone3);
 
 namespace {
 
