@@ -18,18 +18,31 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { benchArgs } from '../args.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..', '..');
-function arg(name, dflt) {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1] : dflt;
-}
+const { get: arg, number } = benchArgs(
+  `Usage: node benchmarks/engine/run.mjs [--sizes 64,512,2048] [--runs 3] [--dir DIR] [--json FILE] [--bin DIR]
+                                   [--modes none,restartSerial,...] [--dmtcp noGzip,gzip] [--poll-ms 20]
+Checkpoint and restart time, downtime and image size of the built-in engine (and DMTCP when DMTCP_PREFIX
+is set) next to the raw write/read bandwidth of the same directory, and the runtime overhead.
+  --sizes L     resident MiB of the test program (default 64,512,2048)
+  --runs N      runs per figure (default 3)
+  --dir DIR     where images go (default: a new directory under $TMPDIR, removed at the end)
+  --json FILE   also write the results as JSON
+  --bin DIR     the built engine to measure (default build/Release; give a copy for long runs)
+  --modes L     engine modes to run besides "none" (default: all)
+  --dmtcp L     DMTCP variants besides noGzip (default gzip)
+  --poll-ms MS  how often a restart is polled for RUNNING (default 20)
+`,
+  ['sizes', 'runs', 'dir', 'json', 'bin', 'modes', 'dmtcp', 'poll-ms'],
+);
 // --bin: a copy of build/Release, so rebuilding during a long run cannot
 // change the engine under the benchmark.
 const bin = path.resolve(arg('bin', path.join(root, 'build', 'Release')));
 const sizes = arg('sizes', '64,512,2048').split(',').map(Number);
-const runs = Number(arg('runs', '3'));
+const runs = number('runs', 3, 1);
 const baseDir = arg('dir', fs.mkdtempSync(path.join(os.tmpdir(), 'ckpt-bench-engine-')));
 const jsonOut = arg('json', null);
 const dmtcpPrefix = process.env.DMTCP_PREFIX || null;
@@ -233,7 +246,7 @@ const modeEnv = (m) => Object.fromEntries(Object.entries(MODES[m]).filter(([k]) 
 // intervals the poller took 0.6 of the 2 CPUs, slowing a restart that uses
 // both (ours populates pages on the second CPU) more than one that uses one.
 // 20 ms costs at most 20 ms of resolution on restarts of a second or more.
-const RESTART_POLL_MS = Number(arg('poll-ms', '20'));
+const RESTART_POLL_MS = number('poll-ms', 20, 1);
 
 async function builtinTrial(coord, memExe, sizeMiB, mode) {
   const ckptDir = path.join(baseDir, `builtin-${mode}-${sizeMiB}-${Date.now()}`);

@@ -13,6 +13,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { benchArgs } from '../args.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '../..');
@@ -20,9 +21,18 @@ const images = await import(path.join(repo, 'dist/images.js'));
 const tool = path.join(repo, 'build/Release/ckpt_stream_bench');
 
 const args = process.argv.slice(2);
-const opt = (n, d) => (args.includes(n) ? args[args.indexOf(n) + 1] : d);
-const count = Number(opt('--count', '10000'));
-const runs = Number(opt('--runs', '5'));
+const { get, number } = benchArgs(
+  `Usage: node benchmarks/stream/index.mjs [--count N] [--runs N] [--dir DIR]
+Times the indexer over N images (ckpt layout and raw DMTCP images), warm and with the page cache dropped.
+  --count N   images per layout (default 10000)
+  --runs N    timed runs per case (default 5)
+  --dir DIR   where the images go (default: a new directory under $TMPDIR, removed at the end)
+`,
+  ['count', 'runs', 'dir'],
+);
+const opt = (name, dflt) => get(name.replace(/^--/, ''), dflt);
+const count = number('count', 10000, 10);
+const runs = number('runs', 5, 1);
 const root = opt('--dir', fs.mkdtempSync(path.join(os.tmpdir(), 'ckpt-index-bench-')));
 const perGen = 10;
 

@@ -23,17 +23,31 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { benchArgs } from '../args.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '../..');
 
 const args = process.argv.slice(2);
-const opt = (name, dflt) => {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : dflt;
-};
+const { get: arg, number } = benchArgs(
+  `Usage: node benchmarks/stream/run.mjs [--dir DIR] [--runs N] [--scale S] [--levels 1,3] [--filter RE]
+                                   [--input FILE] [--tool PATH] [--out FILE]
+Writes and reads a real process image with ckpt's image writer and reader, next to the device's raw
+bandwidth (O_DIRECT and buffered), zstd -T0, gzip -1 and cp, all in one run (benchmarks/README.md).
+  --dir DIR      where the test files go (default: a new directory under $TMPDIR, removed at the end)
+  --runs N       timed runs per trial after one warm-up (default 5)
+  --scale S      size of the captured python3 image relative to the default (default 1.0)
+  --levels L     zstd levels to measure (default 1,3)
+  --filter RE    run only the trials whose name matches RE
+  --input FILE   measure this file instead of a captured process image
+  --tool PATH    another build of ckpt_stream_bench (default build/Release/ckpt_stream_bench)
+  --out FILE     results JSON (default benchmarks/stream/results.json)
+`,
+  ['dir', 'runs', 'scale', 'levels', 'filter', 'input', 'tool', 'out'],
+);
+const opt = (name, dflt) => arg(name.replace(/^--/, ''), dflt);
 const dir = opt('--dir', fs.mkdtempSync(path.join(os.tmpdir(), 'ckpt-stream-bench-')));
-const runs = Number(opt('--runs', '5'));
+const runs = number('runs', 5, 1);
 const scale = opt('--scale', '1.0');
 const levels = opt('--levels', '1,3').split(',').map(Number);
 const filter = new RegExp(opt('--filter', '.'));
