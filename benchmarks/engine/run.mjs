@@ -465,23 +465,31 @@ async function main() {
     }
     results.sizes.push(row);
     const f = (x) => x.toFixed(3);
-    console.log(
+    // Modes left out with --modes are not printed (their figures are null in the JSON).
+    const ran = (m) => row.builtin[m] !== null;
+    const parts = [
       `${size} MiB: ckpt raw ${f(b.ckptS.median)} s (raw write ${f(row.raw.writeS.median)} s, x${row.ratios.ckptVsRawWrite.toFixed(2)}), ` +
         `restart ${f(b.restartS.median)} s (raw read ${f(row.raw.readS.median)} s, x${row.ratios.restartVsRawRead.toFixed(2)}), ` +
-        `downtime ${b.downMs.median.toFixed(1)} ms, image ${mib(b.imageBytes).toFixed(1)} MiB; ` +
-        `stopped-mode ckpt ${f(bs.ckptS.median)} s (x${row.ratios.ckptStoppedVsRawWrite.toFixed(2)}) downtime ${bs.downMs.median.toFixed(1)} ms; ` +
-        `no-fsync ckpt ${f(mode('noneNoSync').ckptS.median)} s; ` +
-        `zstd ckpt ${f(mode('zstd').ckptS.median)} s image ${mib(mode('zstd').imageBytes).toFixed(1)} MiB; ` +
-        `read-only subject ckpt ${f(mode('noneRead').ckptS.median)} s; ` +
-        `buffered (old defaults) ckpt ${f(mode('noneBuffered').ckptS.median)} s restart ${f(mode('noneBuffered').restartS.median)} s; ` +
-        `restart without population ${f(mode('restartSerial').restartS.median)} s (x${row.ratios.restartSerialVsRawRead.toFixed(2)}), ` +
-        `4 reads in flight ${f(mode('restartDepth4').restartS.median)} s, huge pages ${f(mode('restartThp').restartS.median)} s; ` +
-        `raw O_DIRECT write ${f(row.raw.directWriteS.median)} s read ${f(row.raw.directReadS.median)} s, fresh-memory read ${f(row.raw.freshReadS.median)} s` +
-        (dmtcpPrefix
-          ? `; DMTCP --no-gzip ckpt ${f(row.dmtcp.noGzip.ckptS.median)} s (durable after fsync ${f(row.dmtcp.noGzip.durableS.median)} s) restart ${f(row.dmtcp.noGzip.restartS.median)} s downtime ${row.dmtcp.noGzip.downMs.median.toFixed(1)} ms` +
-            (row.dmtcp.gzip ? `, gzip ckpt ${f(row.dmtcp.gzip.ckptS.median)} s` : '')
-          : ''),
-    );
+        `downtime ${b.downMs.median.toFixed(1)} ms, image ${mib(b.imageBytes).toFixed(1)} MiB`,
+    ];
+    if (ran('noneStopped'))
+      parts.push(`stopped-mode ckpt ${f(bs.ckptS.median)} s (x${row.ratios.ckptStoppedVsRawWrite.toFixed(2)}) downtime ${bs.downMs.median.toFixed(1)} ms`);
+    if (ran('noneNoSync')) parts.push(`no-fsync ckpt ${f(mode('noneNoSync').ckptS.median)} s`);
+    if (ran('zstd')) parts.push(`zstd ckpt ${f(mode('zstd').ckptS.median)} s image ${mib(mode('zstd').imageBytes).toFixed(1)} MiB`);
+    if (ran('noneRead')) parts.push(`read-only subject ckpt ${f(mode('noneRead').ckptS.median)} s`);
+    if (ran('noneBuffered'))
+      parts.push(`buffered (old defaults) ckpt ${f(mode('noneBuffered').ckptS.median)} s restart ${f(mode('noneBuffered').restartS.median)} s`);
+    if (ran('restartSerial'))
+      parts.push(`restart without population ${f(mode('restartSerial').restartS.median)} s (x${row.ratios.restartSerialVsRawRead.toFixed(2)})`);
+    if (ran('restartDepth4')) parts.push(`4 reads in flight ${f(mode('restartDepth4').restartS.median)} s`);
+    if (ran('restartThp')) parts.push(`huge pages ${f(mode('restartThp').restartS.median)} s`);
+    parts.push(`raw O_DIRECT write ${f(row.raw.directWriteS.median)} s read ${f(row.raw.directReadS.median)} s, fresh-memory read ${f(row.raw.freshReadS.median)} s`);
+    if (dmtcpPrefix)
+      parts.push(
+        `DMTCP --no-gzip ckpt ${f(row.dmtcp.noGzip.ckptS.median)} s (durable after fsync ${f(row.dmtcp.noGzip.durableS.median)} s) restart ${f(row.dmtcp.noGzip.restartS.median)} s downtime ${row.dmtcp.noGzip.downMs.median.toFixed(1)} ms` +
+          (row.dmtcp.gzip ? `, gzip ckpt ${f(row.dmtcp.gzip.ckptS.median)} s` : ''),
+      );
+    console.log(parts.join('; '));
   }
   results.overhead = await overhead(coord, spinExe, Math.max(5, runs));
   console.log(
