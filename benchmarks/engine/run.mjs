@@ -35,6 +35,8 @@ is set) next to the raw write/read bandwidth of the same directory, and the runt
   --modes L     engine modes to run besides "none" (default: all)
   --dmtcp L     DMTCP variants besides noGzip (default gzip)
   --poll-ms MS  how often a restart is polled for RUNNING (default 20)
+Prints, per size, medians with the ratios of medians and the paired ratios (the median of per-run
+ratios: run i of ckpt, its raw baseline and DMTCP's run i, all within a minute).
 `,
   ['sizes', 'runs', 'dir', 'json', 'bin', 'modes', 'dmtcp', 'poll-ms'],
 );
@@ -444,6 +446,19 @@ async function main() {
       restartSerialVsRawRead: mode('restartSerial').restartS.median / row.raw.readS.median,
       restartSerialVsBestRawRead: mode('restartSerial').restartS.median / bestRead,
     };
+    // Paired readings: the median of per-run ratios. Run i of the default
+    // mode, its raw baseline (measured right after it) and DMTCP's run i
+    // follow each other within a minute, so the machine's drift over the
+    // whole benchmark (on the benchmark VM storage and fresh-memory costs
+    // move by 2-3x within minutes) cancels out of each pair.
+    const none = trials.none ?? [];
+    const pairs = (f) => (none.length ? median(none.map((t, i) => f(t, i)).filter((x) => Number.isFinite(x))) : NaN);
+    row.ratios.pairedCkptVsBestRawWrite = pairs((t, i) => t.ckptS / Math.min(rawRuns[i].writeS, rawRuns[i].directWriteS));
+    row.ratios.pairedRestartVsBestRawRead = pairs((t, i) => t.restartS / Math.min(rawRuns[i].readS, rawRuns[i].directReadS));
+    if (dmtcpPrefix && dmtcpTrials.noGzip) {
+      row.ratios.pairedDmtcpNoGzipCkptOverOurs = pairs((t, i) => dmtcpTrials.noGzip[i].ckptS / t.ckptS);
+      row.ratios.pairedDmtcpNoGzipRestartOverOurs = pairs((t, i) => dmtcpTrials.noGzip[i].restartS / t.restartS);
+    }
     if (dmtcpPrefix) {
       for (const v of dmtcpVariants) {
         const trials = dmtcpTrials[v];
@@ -489,6 +504,13 @@ async function main() {
         `DMTCP --no-gzip ckpt ${f(row.dmtcp.noGzip.ckptS.median)} s (durable after fsync ${f(row.dmtcp.noGzip.durableS.median)} s) restart ${f(row.dmtcp.noGzip.restartS.median)} s downtime ${row.dmtcp.noGzip.downMs.median.toFixed(1)} ms` +
           (row.dmtcp.gzip ? `, gzip ckpt ${f(row.dmtcp.gzip.ckptS.median)} s` : ''),
       );
+    const p = (x) => (Number.isFinite(x) ? x.toFixed(2) : '-');
+    parts.push(
+      `paired runs (median of per-run ratios): ckpt x${p(row.ratios.pairedCkptVsBestRawWrite)} and restart x${p(row.ratios.pairedRestartVsBestRawRead)} the best raw write/read` +
+        (row.ratios.pairedDmtcpNoGzipCkptOverOurs !== undefined
+          ? `, DMTCP --no-gzip ${p(row.ratios.pairedDmtcpNoGzipCkptOverOurs)}x our checkpoint time and ${p(row.ratios.pairedDmtcpNoGzipRestartOverOurs)}x our restart time`
+          : ''),
+    );
     console.log(parts.join('; '));
   }
   results.overhead = await overhead(coord, spinExe, Math.max(5, runs));

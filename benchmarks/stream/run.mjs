@@ -201,19 +201,29 @@ const rows = trials.map((t) => {
     deviceMiBps: s0.deviceBytes / MiB / m,
     ratio: s0.logicalBytes / s0.deviceBytes,
     noisy: Math.max(...secs) > 1.5 * Math.min(...secs),
+    // Seconds of each timed run, in run order: run i of every trial ran in
+    // the same pass over the trials (see the loop above).
+    samples: secs,
   };
 });
 const get = (n) => rows.find((r) => r.name === n);
 const ratios = {};
-// Median-based and fastest-run-based ratios: on a shared, loaded machine the
-// fastest run is the better estimate of what the code can do (zstd's
-// benchmarking advice); both are recorded.
+// Three readings of each ratio: of the medians; of the fastest runs (on a
+// shared, loaded machine the fastest run is the better estimate of what the
+// code can do: zstd's benchmarking advice); and paired, the median of the
+// per-run ratios, each taken between two trials of the same pass (a few
+// seconds apart), so that the machine's drift over the whole run (this VM's
+// storage speed moves by 2-3x within minutes) cancels out of each pair.
 const addRatio = (key, a, b, field) => {
   const x = get(a);
   const y = get(b);
   if (!x || !y) return;
   const fastest = (r) => (field === 'ratio' ? r.ratio : r[field] * (r.medianSeconds / r.minSeconds));
-  ratios[key] = { value: x[field] / y[field], fastest: fastest(x) / fastest(y), of: `${a} / ${b}`, field };
+  // A rate is bytes / seconds with the same bytes in every run of a trial:
+  // run i's rate ratio is (bytes of x / bytes of y) x (y's seconds / x's).
+  const bytes = (r) => r[field] * r.medianSeconds;
+  const paired = field === 'ratio' ? null : median(x.samples.map((sx, i) => (bytes(x) / bytes(y)) * (y.samples[i] / sx)));
+  ratios[key] = { value: x[field] / y[field], fastest: fastest(x) / fastest(y), paired, of: `${a} / ${b}`, field };
 };
 for (const tag of ['direct', 'buffered']) {
   addRatio(`raw write vs device (${tag})`, `ckpt write raw ${tag}`, `device write ${tag}`, 'deviceMiBps');
@@ -245,5 +255,6 @@ for (const r of rows) {
   console.log(`| ${r.name}${r.noisy ? ' (noisy)' : ''} | ${r.medianSeconds.toFixed(3)} (${r.minSeconds.toFixed(3)}-${r.maxSeconds.toFixed(3)}) | ${f1(r.logicalMiBps)} | ${f1(r.deviceMiBps)} | ${r.ratio.toFixed(2)} |`);
 }
 console.log('');
-for (const [k, v] of Object.entries(ratios)) console.log(`- ${k}: ${v.value.toFixed(2)} (medians), ${v.fastest.toFixed(2)} (fastest runs)`);
+for (const [k, v] of Object.entries(ratios))
+  console.log(`- ${k}: ${v.value.toFixed(2)} (medians), ${v.fastest.toFixed(2)} (fastest runs)${v.paired === null ? '' : `, ${v.paired.toFixed(2)} (paired runs, median)`}`);
 if (!opt('--dir')) fs.rmSync(dir, { recursive: true, force: true });
