@@ -313,6 +313,14 @@ int connect_coord() {
     usleep(100000);
   }
   freeaddrinfo(res);
+  // Every message goes out in one write, and some go out two in a row (the
+  // checkpoint filename, then "resuming"): without TCP_NODELAY the second
+  // waited for the coordinator's delayed ACK of the first (Nagle), so the
+  // computation showed RUNNING only ~40 ms after each checkpoint had ended.
+  if (fd >= 0) {
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  }
   return fd;
 }
 

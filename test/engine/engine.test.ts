@@ -305,6 +305,24 @@ describe.skipIf(why !== null)('built-in engine: three checkpoint/restart cycles'
     expect(r.stderr).toMatch(/no complete checkpoint.*deleted file/);
   });
 
+  it('a blocking checkpoint leaves the computation running: checkpoints back to back all succeed', async () => {
+    // The worker announces its image and its resumption in two messages in a
+    // row. Without TCP_NODELAY on its coordinator socket the second one waited
+    // ~40 ms for a delayed ACK, the coordinator was not RUNNING when
+    // `dmtcp_command bc` returned, and the next command was refused.
+    const exe = compile(work, 'counter');
+    const o = opts('backtoback');
+    const job = Job.launch(o, [exe, '100000', '10000']);
+    await waitFor('the job to join', () => coord.status().running);
+    for (let i = 0; i < 3; i++) {
+      const r = coord.command('bc');
+      expect(r.status, r.stdout).toBe(0);
+      expect(coord.status().running).toBe(true);
+    }
+    expect(latestGeneration(o.ckptDir)).toBe(3);
+    await job.kill9();
+  });
+
   it('interval checkpoints driven by the coordinator', async () => {
     const exe = compile(work, 'counter');
     const o = { ...opts('interval'), env: { DMTCP_CHECKPOINT_INTERVAL: '1' } };
