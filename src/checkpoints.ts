@@ -9,7 +9,7 @@ import path from 'node:path';
 
 import { CkptError } from './errors.js';
 import type { RestartSource } from './engines/engine.js';
-import { convertImage, gc, indexImages, type IndexedGeneration } from './images.js';
+import { convertImage, gc, indexImages, inspectImage, type IndexedGeneration } from './images.js';
 import { withLockFile } from './instances.js';
 
 /** One (computation, generation) set, as the services use it. */
@@ -27,6 +27,23 @@ export interface GenerationInfo {
   bytes: number;
   /** The indexer's pick for a restart of this computation. */
   newestComplete: boolean;
+}
+
+/**
+ * How long the generation's processes were stopped, as the built-in engine
+ * records it in each image header (format 1.1): the longest of them, since
+ * they stop together. Null when any image does not record it (DMTCP images,
+ * older images, checkpoints written while the process stayed stopped).
+ */
+export async function recordedStopMs(dir: string, g: GenerationInfo): Promise<number | null> {
+  if (g.format !== 'ckpt' || g.processes.length === 0) return null;
+  let longest = 0;
+  for (const p of g.processes) {
+    const v = (await inspectImage(path.resolve(dir, p.path))).header['stoppedMs'];
+    if (typeof v !== 'number' || !Number.isFinite(v)) return null;
+    longest = Math.max(longest, v);
+  }
+  return longest;
 }
 
 function toInfo(dir: string, g: IndexedGeneration): GenerationInfo {

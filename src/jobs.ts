@@ -13,7 +13,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { applyRetention, chooseRestart, compressDmtcpImages, expandDmtcpImages, newestCompleteGeneration, scanGenerations, withImagesLock, type GenerationInfo } from './checkpoints.js';
+import { applyRetention, chooseRestart, compressDmtcpImages, expandDmtcpImages, newestCompleteGeneration, recordedStopMs, scanGenerations, withImagesLock, type GenerationInfo } from './checkpoints.js';
 import { coordinatorCommand, startCoordinator, stopCoordinator, type CommandReply } from './coordproc.js';
 import type { Engine, EngineContext, ExecSpec, RestartSource } from './engines/engine.js';
 import { requireEngine } from './engines/engine.js';
@@ -593,7 +593,7 @@ export class Jobs {
     if (reply.command_status !== 'DMT_COORD_SUCCESS') {
       throw new CkptError('ERR_CKPT_PROTOCOL', `The coordinator refused the checkpoint (${reply.command_status}).`);
     }
-    const freezeMs = Date.now() - started;
+    const roundTripMs = Date.now() - started;
     if (opts.kill) {
       step('waiting for the job to exit');
       if (!(await waitForExit(entry.leader, KILL_WAIT_MS))) {
@@ -609,6 +609,12 @@ export class Jobs {
       fsyncTree(checkpointDir, { depth: 0 });
     }
     const totalMs = Date.now() - started;
+    // The blocking round trip is the freeze only when the processes stay
+    // stopped until their images are written (DMTCP, the built-in engine's
+    // stopped mode); forked checkpoints resume first and record how long
+    // they were stopped in their image headers.
+    const recorded = await recordedStopMs(checkpointDir, gen).catch(() => null);
+    const freezeMs = recorded !== null ? Math.round(recorded * 100) / 100 : roundTripMs;
     securePermissions(checkpointDir);
     writeJobMeta(checkpointDir, { log: entry.log, ports });
     let removed: string[] = [];
@@ -630,6 +636,7 @@ export class Jobs {
       images: gen.processes.map((p) => path.resolve(checkpointDir, p.path)),
       bytes,
       freezeMs,
+      freezeSource: recorded !== null ? 'engine' : 'round-trip',
       totalMs,
       bandwidthBytesPerSec: totalMs > 0 ? Math.round((bytes * 1000) / totalMs) : null,
       killed: Boolean(opts.kill),
@@ -714,8 +721,14 @@ export interface CheckpointResult {
   processes: number;
   images: string[];
   bytes: number;
-  /** Time from the request until the job ran again (the blocking checkpoint round trip). */
+  /**
+   * How long the job was stopped: as the engine recorded it (the built-in
+   * engine's forked checkpoints, which resume before writing), otherwise the
+   * blocking checkpoint round trip (request until the job ran again).
+   */
   freezeMs: number;
+  /** Where freezeMs comes from: 'engine' (image headers) or 'round-trip'. */
+  freezeSource: 'engine' | 'round-trip';
   /** Until the images were durable. */
   totalMs: number;
   bandwidthBytesPerSec: number | null;

@@ -104,6 +104,7 @@ Napi::Object meta_js(Napi::Env env, const ImageMeta& m) {
   o.Set("cpuFeatures", cf);
   o.Set("createdMs", num(env, double(m.created_unix_ns) / 1e6));
   o.Set("flags", num(env, m.flags));
+  o.Set("stoppedMs", m.stopped_ns ? num(env, double(m.stopped_ns) / 1e6) : env.Null());
   o.Set("engineBlobBytes", num(env, double(m.engine_blob.size())));
   o.Set("wrappedFormat", str_or_null(env, m.wrapped_format));
   o.Set("headerSize", num(env, m.header_size));

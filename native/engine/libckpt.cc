@@ -930,6 +930,11 @@ std::string error_path() { return image_dir() + "/" + g_upid.text() + ".error"; 
 uint32_t fork_flags_of(uint64_t s, uint64_t e);
 uint64_t g_t_read, g_t_write, g_t_finish, g_t_scan;
 
+// How long the threads were stopped by the checkpoint being written, when
+// they were released before the write (forked mode); 0 otherwise. Recorded in
+// the image header so that `ckpt checkpoint` reports the real freeze.
+uint64_t g_last_stopped_ns = 0;
+
 // Writes the image of the frozen copy `child`. Returns the final path.
 std::string write_image(pid_t child, std::string& err) {
   char p[64];
@@ -1088,6 +1093,7 @@ std::string write_image(pid_t child, std::string& err) {
   meta.kernel_release = h.kernel_release;
   meta.program = h.exe;
   meta.engine = "ckpt-builtin " CKPT_VERSION;
+  meta.stopped_ns = g_last_stopped_ns;
   meta.cpu_features = {h.xcr0, h.hwcap, h.hwcap2, 0};
   meta.engine_blob = std::move(blob);
 
@@ -1438,7 +1444,11 @@ bool checkpoint_once(const proto::Header& req) {
   // written from the frozen copy. CKPT_FORKED=0 keeps it stopped until the
   // image is written, as DMTCP does (less CPU competition, longer downtime).
   bool keep_stopped = (exit_after || !g_forked) && !g_fail[0];
-  if (!keep_stopped) release_threads();
+  g_last_stopped_ns = 0;
+  if (!keep_stopped) {
+    release_threads();
+    g_last_stopped_ns = mono_ns() - t1;  // from the first thread stopped to all released
+  }
   g_ckpt_pending.store(0);
   futex_wake_all(&g_pending_word);
 

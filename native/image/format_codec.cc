@@ -70,6 +70,11 @@ std::vector<uint8_t> encode_header(const ImageMeta& m, uint64_t chunk_size) {
   add(kTagEngineBlob, m.engine_blob.data(), m.engine_blob.size());
   add(kTagWrappedFormat, m.wrapped_format.data(), m.wrapped_format.size());
   add(kTagWrappedHeader, m.wrapped_header.data(), m.wrapped_header.size());
+  if (m.stopped_ns) {
+    uint8_t v[8];
+    put64(v, m.stopped_ns);
+    add(kTagStoppedNs, v, sizeof v);
+  }
 
   size_t hsize = align_up(kHeaderFixed + tlv.size(), kPageSize);
   std::vector<uint8_t> h(hsize, 0);
@@ -169,6 +174,10 @@ ImageMeta decode_header(const uint8_t* p, size_t len, const std::string& path, u
       case kTagEngineBlob: m.engine_blob.assign(p + off + 8, p + off + 8 + n); break;
       case kTagWrappedFormat: m.wrapped_format.assign(v, n); break;
       case kTagWrappedHeader: m.wrapped_header.assign(p + off + 8, p + off + 8 + n); break;
+      case kTagStoppedNs:
+        if (n != 8) corrupt(path, off, "header record 11 (stopped time) has " + std::to_string(n) + " bytes, not 8");
+        m.stopped_ns = get64(p + off + 8);
+        break;
       default: break;  // unknown: skipped (added by a later minor version)
     }
     off += 8 + align_up(n, 8);

@@ -41,6 +41,7 @@ enum Tag : uint16_t {
   kTagEngineBlob = 8,
   kTagWrappedFormat = 9,
   kTagWrappedHeader = 10,
+  kTagStoppedNs = 11,  // format 1.1
 };
 
 struct Trailer {

@@ -23,7 +23,7 @@ namespace ckpt::image {
 // major version they know (unknown header tags are skipped); a different
 // major version is rejected with Errc::Unsupported.
 inline constexpr uint16_t kFormatMajor = 1;
-inline constexpr uint16_t kFormatMinor = 0;
+inline constexpr uint16_t kFormatMinor = 1;  // 1.1: header record 11 (stopped_ns)
 
 // The unit of alignment of everything in an image file: the header size,
 // every chunk's file offset and the file size are multiples of it, so raw
@@ -80,6 +80,10 @@ struct ImageMeta {
   std::array<uint64_t, 4> cpu_features{};  // CPU feature bits the image needs to restore (engine-defined)
   uint64_t created_unix_ns = 0; // wall-clock creation time (0 = filled in by the writer)
   uint32_t flags = 0;           // kImage* flags
+  // How long the process's threads were stopped for this checkpoint, in ns,
+  // when the engine knows it before the header is written (0: not recorded;
+  // an engine that writes while the process is stopped cannot know it yet).
+  uint64_t stopped_ns = 0;
 
   // Opaque engine-private data (registers, fds, signal state...). Stored in
   // the header and covered by the header checksum; keep it small (<= 16 MiB).

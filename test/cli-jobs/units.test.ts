@@ -12,6 +12,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { defaultJobName } from '../../src/cli/jobs.js';
 import { intParser, secondsParser } from '../../src/cli/options.js';
+import { formatDuration } from '../../src/cli/progress.js';
 import { ManagedProcess, stopProcess } from '../../src/lifecycle.js';
 import { isAlive, listeningPorts, portOwner, procId, processTree } from '../../src/procfs.js';
 import { bwrapArgv, entrypoint, parseBind, validateImage } from '../../src/runtime/bwrap.js';
@@ -206,5 +207,16 @@ describe('completion, doctor and help', () => {
       const out = execFileSync(ckptBin, [...c, '--help'], { encoding: 'utf8' });
       expect(out, c.join(' ')).toMatch(/Examples:/);
     }
+  });
+});
+
+describe('formatDuration', () => {
+  it('keeps a decimal below 10 ms, whole milliseconds below a second, then seconds and minutes', () => {
+    expect(formatDuration(3.841295)).toBe('3.8 ms');
+    expect(formatDuration(0.04)).toBe('0 ms');
+    expect(formatDuration(9)).toBe('9 ms');
+    expect(formatDuration(153.4)).toBe('153 ms');
+    expect(formatDuration(1500)).toBe('1.50 s');
+    expect(formatDuration(185_000)).toBe('3 min 5 s');
   });
 });

@@ -182,7 +182,7 @@ describe('ckpt inspect', () => {
     expect(r.status).toBe(0);
     const j = JSON.parse(r.stdout) as { format: string; header: Record<string, unknown>; regions: Array<Record<string, unknown>> };
     expect(j.format).toBe('ckpt');
-    expect(j.header).toMatchObject({ computation: 'job', generation: 4, numPeers: 1, processId: 'p0', hostname: 'node1', formatVersion: '1.0' });
+    expect(j.header).toMatchObject({ computation: 'job', generation: 4, numPeers: 1, processId: 'p0', hostname: 'node1', formatVersion: '1.1' });
     expect(j.regions).toHaveLength(1);
     expect(j.regions[0]).toMatchObject({ start: '0x0000000000010000', length: 600_000 });
     const text = run(['inspect', path.join(dir, 'p0.ckpt')]);

@@ -331,6 +331,48 @@ TEST_CASE("header decoder skips unknown records and rejects a newer major versio
   CHECK(code == Errc::Unsupported);
 }
 
+TEST_CASE("header record 11 (stopped time, format 1.1): optional, round-trips, checked, and skipped when unknown") {
+  ImageMeta m = sample_meta();
+  // Absent unless set: the header of a 1.0-style writer has no record 11.
+  CHECK(detail::decode_header(detail::encode_header(m, 1 << 20).data(), detail::encode_header(m, 1 << 20).size(), "mem").stopped_ns == 0);
+  m.stopped_ns = 2'345'678;
+  auto h = detail::encode_header(m, 1 << 20);
+  CHECK(detail::get16(&h[10]) == kFormatMinor);
+  CHECK(detail::decode_header(h.data(), h.size(), "mem").stopped_ns == 2'345'678);
+  // Find the record and damage it, fixing the header checksum each time.
+  size_t at = 0;
+  for (size_t off = detail::kHeaderFixed; off + 8 <= h.size();) {
+    uint16_t tag = detail::get16(&h[off]);
+    uint32_t n = detail::get32(&h[off + 4]);
+    if (tag == detail::kTagStoppedNs) {
+      at = off;
+      break;
+    }
+    if (tag == 0 && n == 0) break;
+    off += 8 + ((n + 7) & ~size_t(7));
+  }
+  REQUIRE(at != 0);
+  auto reseal = [](std::vector<uint8_t> v) {
+    detail::put64(&v[detail::kHeaderChecksumOff], 0);
+    detail::put64(&v[detail::kHeaderChecksumOff], stream::xxh3(v.data(), v.size()));
+    return v;
+  };
+  auto shorter = h;
+  detail::put32(&shorter[at + 4], 4);
+  shorter = reseal(shorter);
+  Errc code = Errc::Ok;
+  std::string msg = error_of([&] { detail::decode_header(shorter.data(), shorter.size(), "mem"); }, &code);
+  CHECK(code == Errc::Corrupt);
+  CHECK(msg.find("record 11") != std::string::npos);
+  // A reader that does not know a tag skips it (what 1.0 readers do with 11).
+  auto unknown = h;
+  detail::put16(&unknown[at], 63);
+  unknown = reseal(unknown);
+  ImageMeta back = detail::decode_header(unknown.data(), unknown.size(), "mem");
+  CHECK(back.stopped_ns == 0);
+  CHECK(back.process_id == "p1");
+}
+
 TEST_CASE("a few hundred MiB of random data round-trip with threads (raw fallback for incompressible chunks)") {
   test::TempDir d;
   std::string p = d / "rand.ckpt";
