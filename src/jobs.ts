@@ -93,11 +93,13 @@ export interface StartResult {
  * What ckpt remembers about the job in its checkpoint directory
  * (`.ckpt-job.json`): where its output went (a restored process reopens the
  * same file, so the restarted instance's log is that file) and the TCP ports
- * it listened on at the last checkpoint (checked before a restart).
+ * it listened on at the last checkpoint (checked before a restart), and the
+ * command it was launched with (shown by `ckpt status` after a restart).
  */
 export interface JobMeta {
   log: string | null;
   ports: number[];
+  command: string[];
 }
 const META_FILE = '.ckpt-job.json';
 
@@ -117,9 +119,13 @@ function containerSetup(image: string | null | undefined): { root: string | null
 export function readJobMeta(ckptdir: string): JobMeta {
   try {
     const m = JSON.parse(fs.readFileSync(path.join(ckptdir, META_FILE), 'utf8')) as Partial<JobMeta>;
-    return { log: typeof m.log === 'string' ? m.log : null, ports: Array.isArray(m.ports) ? m.ports.filter((p) => Number.isInteger(p)) : [] };
+    return {
+      log: typeof m.log === 'string' ? m.log : null,
+      ports: Array.isArray(m.ports) ? m.ports.filter((p) => Number.isInteger(p)) : [],
+      command: Array.isArray(m.command) ? m.command.filter((a): a is string => typeof a === 'string') : [],
+    };
   } catch {
-    return { log: null, ports: [] };
+    return { log: null, ports: [], command: [] };
   }
 }
 
@@ -303,7 +309,8 @@ export class Jobs {
       checkpoint: opts.checkpoint,
       checkpointDir: ckptdir,
       image: root,
-      command: opts.command,
+      // A restart has no command of its own: show the one the job was launched with.
+      command: opts.command.length > 0 || !source ? opts.command : meta.command,
       runDir,
       log,
       ports: [],
@@ -345,7 +352,7 @@ export class Jobs {
       };
       const command = root ? entrypoint(root, opts.command) : opts.command;
       const spec: ExecSpec = source ? await engine.restart(ctx, source) : engine.launch(ctx, command);
-      if (!source) writeJobMeta(ckptdir, { log, ports: [] });
+      if (!source) writeJobMeta(ckptdir, { log, ports: [], command: opts.command });
       // In a container the output file is opened inside, at a fixed path, so
       // the path an engine records is valid in the next container too.
       const inner = root && log ? ['/bin/sh', '-c', `exec >>${CONTAINER_LOG} 2>&1 && exec "$@"`, 'ckpt-output', ...spec.argv] : spec.argv;
@@ -616,7 +623,7 @@ export class Jobs {
     const recorded = await recordedStopMs(checkpointDir, gen).catch(() => null);
     const freezeMs = recorded !== null ? Math.round(recorded * 100) / 100 : roundTripMs;
     securePermissions(checkpointDir);
-    writeJobMeta(checkpointDir, { log: entry.log, ports });
+    writeJobMeta(checkpointDir, { log: entry.log, ports, command: entry.command });
     let removed: string[] = [];
     if (entry.keep) removed = await applyRetention(checkpointDir, entry.keep);
     if (gen.format === 'dmtcp' && gen.processes.some((p) => p.encoding === 'raw')) spawnHelper(this.store, ['_compress', checkpointDir]);

@@ -73,6 +73,9 @@ describe.each(engines)('host jobs with the %s engine', (engine, why) => {
     const restarted = JSON.parse((await ckptOk(home, ['restart', 'web', '--engine', engine, '--detach', '--json'])).stdout) as { generation: number };
     expect(restarted.generation).toBeGreaterThan(first.generation);
     expect(await httpValue(port)).toBe('7');
+    // The restarted job still shows the command it was launched with.
+    const again = JSON.parse((await ckptOk(home, ['status', 'web', '--json'])).stdout) as { command: string[] };
+    expect(again.command).toEqual([python, server, String(port)]);
     await ckptOk(home, ['stop', 'web']);
     expect(JSON.parse((await ckptOk(home, ['list', '--json'])).stdout)).toEqual([]);
   }, 180_000);
