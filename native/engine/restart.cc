@@ -757,6 +757,7 @@ struct Populate {
 Populate g_pop;
 bool g_helper_started = false;
 constexpr size_t kMaxReadDepth = 8;
+uint64_t g_aio_min_bytes = 64ull << 20;  // raw bytes below which reads are synchronous (CKPT_RESTORE_AIO_MIN, MiB)
 size_t g_read_depth = 2;  // raw runs in flight (CKPT_RESTORE_DEPTH, 1..8)
 bool g_populate = true;  // CKPT_RESTORE_POPULATE=0: let the reads fault their pages one by one
 
@@ -1063,8 +1064,13 @@ bool move_block(uint64_t from, uint64_t len, uint64_t to) {
     // for the current one, which is verified while the next ones are read;
     // io_submit faults in whatever pages of a run are not populated yet.
     // Without AIO (or O_DIRECT) the runs are read one after the other.
+    // Small images are read synchronously: io_destroy() waits for two RCU
+    // grace periods (25 ms here, a third of a small restart), more than
+    // overlapping the reads of a few runs with their verification saves.
+    uint64_t run_bytes = 0;
+    for (const auto& r : runs) run_bytes += r.len;
     aio_context_t ctx = 0;
-    if (dfd >= 0 && runs.size() > 1 && syscall(SYS_io_setup, kMaxReadDepth, &ctx) != 0) ctx = 0;
+    if (dfd >= 0 && runs.size() > 1 && run_bytes >= g_aio_min_bytes && syscall(SYS_io_setup, kMaxReadDepth, &ctx) != 0) ctx = 0;
     std::vector<int64_t> res(runs.size(), INT64_MIN);  // AIO result per run; INT64_MIN: not submitted
     std::vector<struct iocb> cbs(runs.size());
     auto submit = [&](size_t i) {
@@ -1223,6 +1229,7 @@ bool move_block(uint64_t from, uint64_t len, uint64_t to) {
   if (const char* th = getenv("CKPT_RESTORE_THP")) g_thp_fill = th[0] == '1';
   if (const char* po = getenv("CKPT_RESTORE_POPULATE")) g_populate = po[0] != '0';
   if (const char* d = getenv("CKPT_RESTORE_DEPTH")) g_read_depth = std::clamp<size_t>(strtoul(d, nullptr, 10), 1, kMaxReadDepth);
+  if (const char* a = getenv("CKPT_RESTORE_AIO_MIN")) g_aio_min_bytes = strtoull(a, nullptr, 10) << 20;
   if (const char* l = getenv("CKPT_RESTORE_LEAD")) {
     uint64_t mib = strtoull(l, nullptr, 10);
     g_lead_pieces = mib ? std::max<uint64_t>(1, (mib << 20) / kPopulatePiece) : UINT64_MAX;

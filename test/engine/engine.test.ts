@@ -130,8 +130,10 @@ describe.skipIf(why !== null)('built-in engine: three checkpoint/restart cycles'
     const want = reference([exe, '300', '0', '40']);
     expect(want).toMatch(/tids_kept=1 child_exit=0$/);
     // Uncompressed, so the restarter reads raw runs and populates pages
-    // ahead of them with its helper task (CKPT_LOG=2 says how much).
-    const o = { ...opts('tids'), env: { CKPT_COMPRESS: 'none', CKPT_LOG: '2' } };
+    // ahead of them with its helper task (CKPT_LOG=2 says how much). 40 MiB
+    // would be read synchronously; CKPT_RESTORE_AIO_MIN=0 keeps this test on
+    // the AIO path, the one large images take.
+    const o = { ...opts('tids'), env: { CKPT_COMPRESS: 'none', CKPT_LOG: '2', CKPT_RESTORE_AIO_MIN: '0' } };
     const got = await threeCycles(o, [exe, '300', '15000', '40'], { peers: 2 });
     if (namespacesAvailable()) {
       expect(got).toBe(want);
