@@ -90,6 +90,9 @@ interface LogState {
   gaps: Array<[bigint, bigint]>;
 }
 
+/** Stops shorter than this leave no "gap" line (ckpt-bench-workload's kGapNs): the downtime's bound then. */
+const GAP_RESOLUTION_NS = 2_000_000n;
+
 function readLog(file: string): LogState {
   let text = '';
   try {
@@ -233,12 +236,16 @@ async function measureEngine(driver: EngineDriver, coord: Running, rss: number, 
       const r = await run(path.join(nativeBinDir(), 'dmtcp_command'), ['-p', String(coord.port), '--timeout', String(o.stepTimeout), 'bc'], process.env, timeout + 5000);
       const t1 = monoNs();
       if (r.code !== 0) throw new CkptError('ERR_CKPT_STATE', `${driver.name}: blocking checkpoint failed (${r.code}): ${(r.stdout + r.stderr).trim()} ${stderr()}`);
-      // The program reports its stop when it next ticks: wait briefly for the line.
+      // The program reports a stop when it next ticks (every millisecond once
+      // it runs again). Once the coordinator says every process runs again,
+      // wait briefly for the line; a stop shorter than the workload's 2 ms
+      // resolution leaves none, and 2 ms is then its bound.
+      await waitFor(`${driver.name}: the program to run again`, async () => (await coordStatus(coord.port)).running, timeout, stderr);
       const gaps = await waitFor('the program to report its stop', () => {
         const g = readLog(log).gaps.slice(before).filter(([, at]) => at >= t0);
         return g.length ? g : null;
-      }, 10_000).catch(() => [] as Array<[bigint, bigint]>);
-      const down = gaps.reduce((m, [g]) => (g > m ? g : m), 0n);
+      }, 300).catch(() => [] as Array<[bigint, bigint]>);
+      const down = gaps.reduce((m, [g]) => (g > m ? g : m), GAP_RESOLUTION_NS);
       if (i >= o.plan.warmup) {
         out.checkpoint.push(Number(t1 - t0) / 1e9);
         out.downtime.push(Number(down) / 1e9);
