@@ -229,8 +229,8 @@ async function measureEngine(driver: EngineDriver, coord: Running, rss: number, 
     await waitFor(`${driver.name} to launch the program`, async () => readLog(log).ready && !launched.exitCode && (await coordStatus(coord.port)).running, timeout, stderr);
     const total = o.plan.warmup + o.plan.runs;
     for (let i = 0; i < total; i++) {
-      // A worker resumes after the checkpoint command returns: the next one must wait for it.
-      await waitFor(`${driver.name}: the program to run again`, async () => (await coordStatus(coord.port)).running, timeout, stderr);
+      // Running here: after the launch, and after each checkpoint below (which
+      // waits until the processes run again before reading the stop).
       const before = readLog(log).gaps.length;
       const t0 = monoNs();
       const r = await run(path.join(nativeBinDir(), 'dmtcp_command'), ['-p', String(coord.port), '--timeout', String(o.stepTimeout), 'bc'], process.env, timeout + 5000);
