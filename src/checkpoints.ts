@@ -9,7 +9,7 @@ import path from 'node:path';
 
 import { CkptError } from './errors.js';
 import type { RestartSource } from './engines/engine.js';
-import { convertImage, gc, indexImages, inspectImage, type IndexedGeneration } from './images.js';
+import { convertImage, gc, indexImages, type IndexedGeneration } from './images.js';
 import { withLockFile } from './instances.js';
 
 /** One (computation, generation) set, as the services use it. */
@@ -17,8 +17,8 @@ export interface GenerationInfo {
   computation: string;
   generation: number;
   numPeers: number;
-  /** Image paths relative to the checkpoint directory, with sizes and encodings. */
-  processes: Array<{ path: string; bytes: number; encoding: string }>;
+  /** Image paths relative to the checkpoint directory, with sizes, encodings and (ckpt 1.1) stop times. */
+  processes: Array<{ path: string; bytes: number; encoding: string; stoppedMs: number | null }>;
   complete: boolean;
   reason: string | null;
   format: 'ckpt' | 'dmtcp';
@@ -35,13 +35,12 @@ export interface GenerationInfo {
  * they stop together. Null when any image does not record it (DMTCP images,
  * older images, checkpoints written while the process stayed stopped).
  */
-export async function recordedStopMs(dir: string, g: GenerationInfo): Promise<number | null> {
+export function recordedStopMs(g: GenerationInfo): number | null {
   if (g.format !== 'ckpt' || g.processes.length === 0) return null;
   let longest = 0;
   for (const p of g.processes) {
-    const v = (await inspectImage(path.resolve(dir, p.path))).header['stoppedMs'];
-    if (typeof v !== 'number' || !Number.isFinite(v)) return null;
-    longest = Math.max(longest, v);
+    if (p.stoppedMs === null) return null;
+    longest = Math.max(longest, p.stoppedMs);
   }
   return longest;
 }
@@ -51,7 +50,7 @@ function toInfo(dir: string, g: IndexedGeneration): GenerationInfo {
     computation: g.computation,
     generation: g.generation,
     numPeers: g.numPeers,
-    processes: g.processes.map((p) => ({ path: path.relative(dir, p.path), bytes: p.bytes, encoding: p.encoding })),
+    processes: g.processes.map((p) => ({ path: path.relative(dir, p.path), bytes: p.bytes, encoding: p.encoding, stoppedMs: p.stoppedMs ?? null })),
     complete: g.complete,
     reason: g.reason,
     format: g.format,

@@ -31,6 +31,8 @@ export interface IndexedProcess {
   checked: string;
   mtimeMs: number;
   filesDir: string | null;
+  /** ckpt images (format 1.1): how long the checkpoint stopped the process, in ms; null if not recorded. */
+  stoppedMs: number | null;
 }
 
 /** One (computation, generation) set. This is the `ckpt images --json` contract. */

@@ -620,7 +620,7 @@ export class Jobs {
     // stopped until their images are written (DMTCP, the built-in engine's
     // stopped mode); forked checkpoints resume first and record how long
     // they were stopped in their image headers.
-    const recorded = await recordedStopMs(checkpointDir, gen).catch(() => null);
+    const recorded = recordedStopMs(gen);
     const freezeMs = recorded !== null ? Math.round(recorded * 100) / 100 : roundTripMs;
     securePermissions(checkpointDir);
     writeJobMeta(checkpointDir, { log: entry.log, ports, command: entry.command });

@@ -174,6 +174,7 @@ Napi::Object index_js(Napi::Env env, const IndexResult& r) {
       p.Set("checked", im.checked);
       p.Set("mtimeMs", num(env, double(im.mtime_ns) / 1e6));
       p.Set("filesDir", str_or_null(env, im.files_dir));
+      p.Set("stoppedMs", im.stopped_ns ? num(env, double(im.stopped_ns) / 1e6) : env.Null());
       ps.Set(k, p);
     }
     o.Set("processes", ps);

@@ -337,6 +337,7 @@ IndexResult index_paths(const std::vector<std::string>& paths, const IndexOption
           im.pid = meta.vpid ? meta.vpid : meta.pid;
           im.host = meta.hostname;
           im.program = meta.program;
+          im.stopped_ns = meta.stopped_ns;
         }
         IndexedGeneration& g = groups[key];
         if (g.processes.empty()) {

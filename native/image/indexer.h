@@ -39,6 +39,7 @@ struct IndexedImage {
   std::string checked;           // "header" | "end-marker" | "trailer" | "deep"
   std::string files_dir;         // DMTCP: the image's _files directory, if present
   uint64_t root_xxh3 = 0;        // ckpt: the root checksum from the trailer (0 if unknown)
+  uint64_t stopped_ns = 0;       // ckpt 1.1: how long the checkpoint stopped the process (0 if not recorded)
 };
 
 struct IndexedGeneration {
