@@ -102,10 +102,13 @@ class ImageReader {
 
   // Reads region `i` into dst (dst_len must be >= its length); bytes no chunk
   // covers are zero-filled. Parallel when threads > 1 (raw regions: one
-  // thread in file order for buffered reads, threads + 1 readers under
-  // O_DIRECT, where nothing reads ahead). Raw chunks are read
-  // straight into dst and verified there, so after an error dst holds
-  // unspecified bytes (never use a region whose read threw).
+  // thread in file order for buffered reads; under O_DIRECT, where nothing
+  // reads ahead, the calling thread keeps three batch reads in flight with
+  // Linux AIO and `threads` workers verify them). Raw chunks are read
+  // straight into dst and verified there (small ones land in the gaps of
+  // their stretch of dst and are moved into place: no bounce buffer), so
+  // after an error dst holds unspecified bytes (never use a region whose
+  // read threw).
   void read_region(size_t i, void* dst, size_t dst_len) const;
 
   // Reads several regions as read_region() does, in one parallel pass over

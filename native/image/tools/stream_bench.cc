@@ -6,7 +6,9 @@
 //   devwrite PATH BYTES [--direct] [--block N] [--plain]
 //                                                 sequential write + fdatasync; buffered, each block's
 //                                                 writeback starts at once unless --plain (dd-like)
-//   devread  PATH [--direct] [--block N]          dd-like sequential read (cache evicted first)
+//   devread  PATH [--direct] [--block N] [--spread]
+//                                                 dd-like sequential read (cache evicted first); --spread reads
+//                                                 each block into its own place of a file-sized buffer
 //   write    INPUT OUT [--codec raw|zstd] [--level L] [--threads T] [--direct] [--chunk N]
 //   read     IMAGE [--threads T] [--direct] [--per-region]
 //                                                 read + verify every region into memory (cache evicted first)
@@ -38,6 +40,7 @@ struct Args {
   bool direct = false;
   bool plain = false;  // devwrite: no early writeback (dd conv=fdatasync)
   bool per_region = false;  // read: one read_region() call per region instead of read_regions()
+  bool spread = false;      // devread: read into a file-sized buffer instead of reusing one block
   size_t block = 8u << 20;
   std::string codec = "raw";
   int level = 1;
@@ -56,6 +59,7 @@ Args parse(int argc, char** argv) {
     if (s == "--direct") a.direct = true;
     else if (s == "--per-region") a.per_region = true;
     else if (s == "--plain") a.plain = true;
+    else if (s == "--spread") a.spread = true;
     else if (s == "--block") a.block = std::stoull(next());
     else if (s == "--codec") a.codec = next();
     else if (s == "--level") a.level = std::stoi(next());
@@ -121,12 +125,22 @@ int devwrite(const Args& a) {
 int devread(const Args& a) {
   const std::string& path = a.pos.at(0);
   evict(path);
-  stream::AlignedBuffer buf(a.block);
+  // --spread: every block goes to its own place in one buffer as large as
+  // the file (faulted in before the clock), as a restore fills memory;
+  // otherwise one block-sized buffer is reused (dd).
+  uint64_t fsize = 0;
+  {
+    struct stat st{};
+    if (::stat(path.c_str(), &st) != 0) throw_errno("stat " + path, errno);
+    fsize = static_cast<uint64_t>(st.st_size);
+  }
+  stream::AlignedBuffer buf(a.spread ? stream::align_up(fsize) + a.block : a.block);
+  if (a.spread) std::memset(buf.data(), 1, buf.capacity());
   auto t0 = Clock::now();
   stream::File f = stream::File::open_read(path, a.direct);
   uint64_t off = 0;
   for (;;) {
-    size_t n = f.pread_some(buf.data(), a.block, off);
+    size_t n = f.pread_some(buf.data() + (a.spread ? off : 0), a.block, off);
     off += n;
     if (n < a.block) break;
   }
