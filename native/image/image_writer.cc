@@ -840,7 +840,9 @@ WriteSummary ImageWriter::finish() {
     m.pipe->drain();
     m.align_cursor();
     m.flush_stage(true);
-    m.wait_writes();
+    // Every chunk is queued and the cursor is final: the table and trailer
+    // can go out while the last data writes are still in flight (waiting
+    // first cost a device round trip per image).
     Table t;
     t.regions.resize(m.regions.size());
     for (size_t i = 0; i < m.regions.size(); i++) t.regions[i].desc = m.regions[i];
@@ -874,7 +876,16 @@ WriteSummary ImageWriter::finish() {
     std::memset(tail.data(), 0, end - table_off);
     std::memcpy(tail.data(), table.data(), table.size());
     encode_trailer(tr, tail.data() + (end - table_off - kTrailerSize));
-    m.file.pwrite_all(tail.data(), end - table_off, table_off);
+    if (m.writers.empty()) {
+      m.file.pwrite_all(tail.data(), end - table_off, table_off);
+    } else {
+      {
+        std::lock_guard lk(m.wmu);
+        m.wqueue.push_back(Impl::StageWrite{std::move(tail), end - table_off, table_off, false});
+      }
+      m.wcv_work.notify_one();
+    }
+    m.wait_writes();
     if (m.alloc_end > end && ::ftruncate(m.file.fd(), static_cast<off_t>(end)) != 0)
       throw_errno("cannot truncate " + m.tmp + " to " + std::to_string(end) + " bytes", errno);
     if (m.opt.sync) m.file.sync();

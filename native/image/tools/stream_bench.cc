@@ -3,7 +3,7 @@
 // (benchmarks/stream/run.mjs) can put ImageWriter/ImageReader side by side
 // with the device's raw bandwidth and with gzip, zstd and cp in one run.
 //
-//   devwrite PATH BYTES [--direct] [--block N] [--plain]
+//   devwrite PATH BYTES [--direct] [--block N] [--plain] [--spread]
 //                                                 sequential write + fdatasync; buffered, each block's
 //                                                 writeback starts at once unless --plain (dd-like)
 //   devread  PATH [--direct] [--block N] [--spread]
@@ -15,6 +15,7 @@
 //   evict    PATH...                              drop the files from the page cache
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -84,10 +85,49 @@ double secs(Clock::time_point a) { return std::chrono::duration<double>(Clock::n
 // checkpoint does (each generation has its own files). Replacing the
 // previous run's file instead would put the freeing of its blocks (40-60 ms
 // for 250 MiB on ext4, in open(O_TRUNC) or in rename()) inside the timing.
+//
+// On a filesystem mounted with online discard (this VM's ext4 is), the
+// freed blocks are discarded after the journal commit, by a kernel worker,
+// and those discards landed inside the next trial's timing: 4 discard
+// requests after the device baseline's file, 30 after an image file (it is
+// freed in more pieces), each slowing the writes around it. So the device
+// is also left to finish its discards (and every other request) before the
+// clock starts.
+void settle_device(const std::string& path) {
+  std::string dir = path.substr(0, path.find_last_of('/') + 1);
+  struct stat st{};
+  if (::stat(dir.empty() ? "." : dir.c_str(), &st) != 0) return;
+  char sys[96];
+  std::snprintf(sys, sizeof sys, "/sys/dev/block/%u:%u/stat", major(st.st_dev), minor(st.st_dev));
+  // Fields of the block stat file: [8] requests in flight, [11] discards completed.
+  auto sample = [&](uint64_t& inflight, uint64_t& discards) {
+    FILE* f = std::fopen(sys, "r");
+    if (!f) return false;
+    unsigned long long v[15] = {};
+    int n = std::fscanf(f, "%llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2],
+                        &v[3], &v[4], &v[5], &v[6], &v[7], &v[8], &v[9], &v[10], &v[11], &v[12], &v[13], &v[14]);
+    std::fclose(f);
+    if (n < 9) return false;
+    inflight = v[8];
+    discards = n >= 12 ? v[11] : 0;
+    return true;
+  };
+  uint64_t inflight = 0, discards = 0, last = UINT64_MAX;
+  int quiet = 0;
+  // Quiet = nothing in flight and no new discard for 30 ms; at most 3 s.
+  for (int i = 0; i < 300 && quiet < 3; i++) {
+    if (!sample(inflight, discards)) return;  // not a block device (tmpfs, overlay): nothing to wait for
+    quiet = inflight == 0 && discards == last ? quiet + 1 : 0;
+    last = discards;
+    ::usleep(10000);
+  }
+}
+
 void remove_old(const std::string& path) {
   ::unlink(path.c_str());
   ::unlink((path + ".tmp").c_str());
   stream::sync_parent_dir(path);
+  settle_device(path);
 }
 
 void fill_random(uint8_t* p, size_t n, uint64_t seed) {
@@ -101,14 +141,17 @@ void fill_random(uint8_t* p, size_t n, uint64_t seed) {
 int devwrite(const Args& a) {
   const std::string& path = a.pos.at(0);
   uint64_t bytes = std::stoull(a.pos.at(1));
-  stream::AlignedBuffer buf(a.block);
-  fill_random(buf.data(), a.block, 1);
+  // --spread: every block comes from its own place of a buffer as large as
+  // the file (filled before the clock), as a checkpoint writes memory;
+  // otherwise one block-sized buffer is written again and again.
+  stream::AlignedBuffer buf(a.spread ? stream::align_up(bytes) + a.block : a.block);
+  fill_random(buf.data(), buf.capacity(), 1);
   remove_old(path);
   auto t0 = Clock::now();
   stream::File f = stream::File::create(path, 0600, a.direct);
   for (uint64_t off = 0; off < bytes; off += a.block) {
     size_t n = static_cast<size_t>(std::min<uint64_t>(a.block, bytes - off));
-    f.pwrite_all(buf.data(), n, off);
+    f.pwrite_all(buf.data() + (a.spread ? off : 0), n, off);
     // Buffered: start writeback of each block at once, as the image writer
     // does, so the baseline does not wait for the whole file in its final
     // fdatasync (plain dd-style writes measured 10-25% slower here).
