@@ -88,8 +88,19 @@ const q = (s) => `'${s.replace(/'/g, "'\\''")}'`;
 const out = (n) => path.join(dir, n);
 const rawImage = out('raw.ckpt');
 const trials = [];
+// Trials declared inside one unit() are compared with each other and run
+// back to back (see the run loop).
+let unitId = 0;
+let inUnit = false;
+const unit = (declare) => {
+  unitId++;
+  inUnit = true;
+  declare();
+  inUnit = false;
+  unitId++;
+};
 const trial = (name, group, fn) => {
-  if (filter.test(name)) trials.push({ name, group, fn, samples: [] });
+  if (filter.test(name)) trials.push({ name, group, fn, samples: [], unit: inUnit ? unitId : ++unitId });
 };
 
 // Our uncompressed image size decides how much the device baseline writes,
@@ -100,39 +111,44 @@ const rawFileBytes = fs.statSync(rawImage).size;
 for (const direct of [true, false]) {
   const tag = direct ? 'direct' : 'buffered';
   const d = direct ? ['--direct'] : [];
-  trial(`device write ${tag}`, 'raw', () => {
-    const r = bench('devwrite', out(`dev-${tag}.bin`), String(rawFileBytes), ...d);
-    return { seconds: r.seconds, deviceBytes: r.bytes, logicalBytes: r.bytes, direct: r.direct };
-  });
-  if (!direct) {
-    // Reference only: dd conv=fdatasync style (no writeback until the end).
-    // The ratio uses the stronger baseline above, which starts writeback of
-    // each block at once as the image writer does.
-    trial('device write buffered, dd-style', 'raw', () => {
-      const r = bench('devwrite', out('dev-plain.bin'), String(rawFileBytes), '--plain');
+  unit(() => {
+    trial(`device write ${tag}`, 'raw', () => {
+      const r = bench('devwrite', out(`dev-${tag}.bin`), String(rawFileBytes), ...d);
       return { seconds: r.seconds, deviceBytes: r.bytes, logicalBytes: r.bytes, direct: r.direct };
     });
-  }
-  trial(`ckpt write raw ${tag}`, 'raw', () => {
-    const r = bench('write', input, out(`raw-${tag}.ckpt`), '--codec', 'raw', '--threads', threads, ...d);
-    return { seconds: r.seconds, deviceBytes: r.fileBytes, logicalBytes: r.bytes };
+    if (!direct) {
+      // Reference only: dd conv=fdatasync style (no writeback until the end).
+      // The ratio uses the stronger baseline above, which starts writeback of
+      // each block at once as the image writer does.
+      trial('device write buffered, dd-style', 'raw', () => {
+        const r = bench('devwrite', out('dev-plain.bin'), String(rawFileBytes), '--plain');
+        return { seconds: r.seconds, deviceBytes: r.bytes, logicalBytes: r.bytes, direct: r.direct };
+      });
+    }
+    trial(`ckpt write raw ${tag}`, 'raw', () => {
+      const r = bench('write', input, out(`raw-${tag}.ckpt`), '--codec', 'raw', '--threads', threads, ...d);
+      return { seconds: r.seconds, deviceBytes: r.fileBytes, logicalBytes: r.bytes };
+    });
   });
-  trial(`device read ${tag}`, 'raw', () => {
-    const r = bench('devread', rawImage, ...d);
-    return { seconds: r.seconds, deviceBytes: r.bytes, logicalBytes: r.bytes, direct: r.direct };
-  });
-  if (direct) {
-    // Reference only: the same reads, each block into its own place of a
+  unit(() => {
+    trial(`device read ${tag}`, 'raw', () => {
+      const r = bench('devread', rawImage, ...d);
+      return { seconds: r.seconds, deviceBytes: r.bytes, logicalBytes: r.bytes, direct: r.direct };
+    });
+    // Reference: the same reads, each block into its own place of a
     // file-sized buffer (faulted in before the clock), as a restore fills
-    // memory; the baseline above reuses one 8 MiB buffer.
-    trial('device read direct, into file-sized memory', 'raw', () => {
+    // memory; the baseline above reuses one 8 MiB buffer. On a VM that
+    // hands free memory back to its host, the page cache of a process that
+    // holds that much memory lands on pages the host must map again
+    // (benchmarks/README.md).
+    trial(`device read ${tag}, into file-sized memory`, 'raw', () => {
       const r = bench('devread', rawImage, '--spread', ...d);
       return { seconds: r.seconds, deviceBytes: r.bytes, logicalBytes: r.bytes, direct: r.direct };
     });
-  }
-  trial(`ckpt read+verify raw ${tag}`, 'raw', () => {
-    const r = bench('read', rawImage, '--threads', threads, ...d);
-    return { seconds: r.seconds, deviceBytes: r.fileBytes, logicalBytes: r.bytes };
+    trial(`ckpt read+verify raw ${tag}`, 'raw', () => {
+      const r = bench('read', rawImage, '--threads', threads, ...d);
+      return { seconds: r.seconds, deviceBytes: r.fileBytes, logicalBytes: r.bytes };
+    });
   });
 }
 trial('cp + fsync', 'raw', () => {
@@ -143,29 +159,33 @@ trial('cp + fsync', 'raw', () => {
 });
 
 for (const level of levels) {
-  trial(`ckpt write zstd -${level}`, 'zstd', () => {
-    const f = out(`zstd${level}.ckpt`);
-    const r = bench('write', input, f, '--codec', 'zstd', '--level', String(level), '--threads', threads);
-    return { seconds: r.seconds, deviceBytes: r.fileBytes, logicalBytes: r.bytes };
+  unit(() => {
+    trial(`ckpt write zstd -${level}`, 'zstd', () => {
+      const f = out(`zstd${level}.ckpt`);
+      const r = bench('write', input, f, '--codec', 'zstd', '--level', String(level), '--threads', threads);
+      return { seconds: r.seconds, deviceBytes: r.fileBytes, logicalBytes: r.bytes };
+    });
+    trial(`zstd -T0 -${level} + fsync`, 'zstd', () => {
+      const f = out(`cli${level}.zst`);
+      fs.rmSync(f, { force: true });
+      const s = timeShell(`zstd -q -f -T0 -${level} ${q(input)} -o ${q(f)} && sync ${q(f)}`);
+      return { seconds: s, deviceBytes: fs.statSync(f).size, logicalBytes: inputBytes };
+    });
   });
-  trial(`zstd -T0 -${level} + fsync`, 'zstd', () => {
-    const f = out(`cli${level}.zst`);
-    fs.rmSync(f, { force: true });
-    const s = timeShell(`zstd -q -f -T0 -${level} ${q(input)} -o ${q(f)} && sync ${q(f)}`);
-    return { seconds: s, deviceBytes: fs.statSync(f).size, logicalBytes: inputBytes };
-  });
-  trial(`ckpt read+verify zstd -${level}`, 'zstd', () => {
-    const f = out(`zstd${level}.ckpt`);
-    if (!fs.existsSync(f)) bench('write', input, f, '--codec', 'zstd', '--level', String(level), '--threads', threads);
-    const r = bench('read', f, '--threads', threads);
-    return { seconds: r.seconds, deviceBytes: r.fileBytes, logicalBytes: r.bytes };
-  });
-  trial(`zstd -d -T0 (level ${level} file)`, 'zstd', () => {
-    const f = out(`cli${level}.zst`);
-    if (!fs.existsSync(f)) execFileSync('zstd', ['-q', '-f', `-${level}`, input, '-o', f]);
-    evict(f);
-    const s = timeShell(`zstd -q -d -T0 -c ${q(f)} > /dev/null`);
-    return { seconds: s, deviceBytes: fs.statSync(f).size, logicalBytes: inputBytes };
+  unit(() => {
+    trial(`ckpt read+verify zstd -${level}`, 'zstd', () => {
+      const f = out(`zstd${level}.ckpt`);
+      if (!fs.existsSync(f)) bench('write', input, f, '--codec', 'zstd', '--level', String(level), '--threads', threads);
+      const r = bench('read', f, '--threads', threads);
+      return { seconds: r.seconds, deviceBytes: r.fileBytes, logicalBytes: r.bytes };
+    });
+    trial(`zstd -d -T0 (level ${level} file)`, 'zstd', () => {
+      const f = out(`cli${level}.zst`);
+      if (!fs.existsSync(f)) execFileSync('zstd', ['-q', '-f', `-${level}`, input, '-o', f]);
+      evict(f);
+      const s = timeShell(`zstd -q -d -T0 -c ${q(f)} > /dev/null`);
+      return { seconds: s, deviceBytes: fs.statSync(f).size, logicalBytes: inputBytes };
+    });
   });
 }
 trial('gzip -1 + fsync', 'zstd', () => {
@@ -177,12 +197,26 @@ trial('gzip -1 + fsync', 'zstd', () => {
 
 // ---------------------------------------------------------------- run
 process.stderr.write(`input ${input}: ${(inputBytes / 2 ** 20).toFixed(1)} MiB; ${trials.length} trials x ${runs} runs (+1 warm-up)\n`);
-// Odd rounds run the trials in reverse order, so that no trial always runs
-// right after the same other one: a write that directly followed another
-// large write ran up to 15 % slower than one that followed a read, and in
-// list order "ckpt write raw" always came straight after "device write".
+// No trial may always run right after the same other one: a write that
+// directly followed another large write ran up to 15 % slower than one that
+// followed a read, and a buffered read that followed `cp` (which leaves
+// hundreds of MiB of page cache to reclaim) up to 5 times slower than one
+// that followed a read. So the units (a baseline and the trials compared
+// with it, run back to back) run in list order in even rounds and in
+// reverse order in odd ones, and the trials inside a unit swap order every
+// other round: over four rounds each trial of a unit runs first after each
+// neighbouring unit once.
+const units = [];
+for (const t of trials) {
+  if (units.length === 0 || units[units.length - 1][0].unit !== t.unit) units.push([]);
+  units[units.length - 1].push(t);
+}
+const roundOrder = (round) => {
+  const us = round % 2 === 0 ? units : [...units].reverse();
+  return us.flatMap((u) => (Math.floor(round / 2) % 2 === 0 ? u : [...u].reverse()));
+};
 for (let round = 0; round <= runs; round++) {
-  for (const t of round % 2 === 0 ? trials : [...trials].reverse()) {
+  for (const t of roundOrder(round)) {
     const r = t.fn();
     if (round > 0) t.samples.push(r);
     process.stderr.write(`\r${round === 0 ? 'warm-up' : `run ${round}/${runs}`}: ${t.name.padEnd(34)}`);
@@ -237,6 +271,12 @@ const addRatio = (key, a, b, field) => {
 for (const tag of ['direct', 'buffered']) {
   addRatio(`raw write vs device (${tag})`, `ckpt write raw ${tag}`, `device write ${tag}`, 'deviceMiBps');
   addRatio(`raw read+verify vs device (${tag})`, `ckpt read+verify raw ${tag}`, `device read ${tag}`, 'deviceMiBps');
+  addRatio(
+    `raw read+verify vs device into file-sized memory (${tag})`,
+    `ckpt read+verify raw ${tag}`,
+    `device read ${tag}, into file-sized memory`,
+    'deviceMiBps',
+  );
 }
 for (const level of levels) {
   addRatio(`zstd -${level} write vs zstd -T0 -${level}`, `ckpt write zstd -${level}`, `zstd -T0 -${level} + fsync`, 'logicalMiBps');
