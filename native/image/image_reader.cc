@@ -473,12 +473,17 @@ struct ImageReader::Impl {
 namespace {
 std::mutex g_aio_mu;
 std::vector<aio_context_t> g_aio_pool;  // idle contexts, kept for the life of the process
+pid_t g_aio_pid = 0;                    // the process they belong to (a forked child has none of them)
 constexpr unsigned kAioEvents = 8;
 }  // namespace
 
 ImageReader::Impl::AioContext::AioContext() {
   {
     std::lock_guard lk(g_aio_mu);
+    if (g_aio_pid != ::getpid()) {
+      g_aio_pool.clear();
+      g_aio_pid = ::getpid();
+    }
     if (!g_aio_pool.empty()) {
       ctx_ = g_aio_pool.back();
       g_aio_pool.pop_back();
@@ -492,7 +497,7 @@ ImageReader::Impl::AioContext::AioContext() {
 ImageReader::Impl::AioContext::~AioContext() {
   if (ctx_ == 0) return;
   std::lock_guard lk(g_aio_mu);
-  g_aio_pool.push_back(ctx_);
+  if (g_aio_pid == ::getpid()) g_aio_pool.push_back(ctx_);
 }
 
 int ImageReader::Impl::AioContext::wait(struct io_event* ev, unsigned n) noexcept {
