@@ -679,7 +679,7 @@ bool ImageReader::Impl::read_batches_aio(const std::vector<BatchWork>& work, uns
   std::vector<char> flying(nb);
   size_t inflight = 0;
   try {
-    for (unsigned i = 0; i < threads; i++) ts.emplace_back(verifier);
+    for (size_t i = 0; i < std::min<size_t>(threads, nb); i++) ts.emplace_back(verifier);
     for (size_t b = 0; b < nb; b++)
       if (!planned[b]) push(b, kReadHere);
     size_t next = 0;
