@@ -384,7 +384,11 @@ Napi::Value VerifyImage(const Napi::CallbackInfo& info) {
             f.pread_some(head, sizeof head, 0);
           }
           if (has_image_magic(head, sizeof head) || looks_like_ckpt(path, head)) {
-            ImageReader r(path, ReaderOptions{.threads = threads});
+            // O_DIRECT: verifying old checkpoints must not push the running
+            // jobs' data out of the page cache, and the reads go through
+            // AIO (see ImageReader::verify). Falls back to buffered reads
+            // where the filesystem refuses O_DIRECT.
+            ImageReader r(path, ReaderOptions{.threads = threads, .o_direct = true});
             r.verify(prog);
             out->format = "ckpt";
             for (const RegionInfo& ri : r.regions()) out->logical += ri.desc.length;

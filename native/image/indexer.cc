@@ -159,7 +159,7 @@ Pre probe_ckpt(const std::string& path, bool deep, unsigned threads) {
     p.have = true;
     p.checked = "trailer";
     if (deep) {
-      ImageReader r(path, ReaderOptions{.threads = threads});
+      ImageReader r(path, ReaderOptions{.threads = threads, .o_direct = true});  // as `ckpt verify`
       r.verify();
       p.checked = "deep";
     }

@@ -378,7 +378,7 @@ void verify_generation(const std::string& gen_dir, bool deep) {
       if (q.meta.computation != m.computation || q.meta.generation != m.generation || q.meta.process_id != e.process_id)
         throw Error(Errc::Corrupt, p + ": header identity differs from MANIFEST");
       if (deep) {
-        ImageReader r(p, ReaderOptions{.threads = stream::recommended_threads()});
+        ImageReader r(p, ReaderOptions{.threads = stream::recommended_threads(), .o_direct = true});  // as `ckpt verify`
         r.verify();
       }
     } else {
