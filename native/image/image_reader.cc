@@ -199,9 +199,10 @@ struct ImageReader::Impl {
   // padding, not covered by checksums) are never read into dst.
   //
   // Small chunks (the pieces of a fragmented heap between zero pages) are
-  // left to the bounce buffer: a scatter read of a thousand 4 KiB pieces
-  // ran at about half the device's speed here, while one contiguous read
-  // plus copying them out costs little.
+  // not read piece by piece: a scatter read of a thousand 4 KiB pieces ran
+  // at about half the device's speed here. A run of them is read in one
+  // piece into the stretch of the destination it covers and moved into
+  // place (plan_batch), or through a buffer where that cannot be done.
   static constexpr uint32_t kInPlaceMin = 64u << 10;
   bool in_place_ok(const ChunkDesc& c, const uint8_t* out) const {
     if (c.codec != Codec::Raw || c.stored_len != c.logical_len || c.stored_len < kInPlaceMin) return false;

@@ -41,7 +41,7 @@ struct Args {
   bool direct = false;
   bool plain = false;  // devwrite: no early writeback (dd conv=fdatasync)
   bool per_region = false;  // read: one read_region() call per region instead of read_regions()
-  bool spread = false;      // devread: read into a file-sized buffer instead of reusing one block
+  bool spread = false;      // devread/devwrite: each block at its own place of a file-sized buffer, not one reused block
   size_t block = 8u << 20;
   std::string codec = "raw";
   int level = 1;
