@@ -336,7 +336,10 @@ struct ImageReader::Impl {
   // Verifies a planned batch once `got` bytes of it were read (completing
   // a short read first) and moves its small chunks into place.
   void finish_batch(const BatchPlan& p, uint64_t got) const {
-    if (got < p.len && got > 0) got = read_planned(p, got);
+    // (A short O_DIRECT read can only be continued from a page boundary;
+    // one that ends elsewhere ended at the end of the file.)
+    const bool dio = direct.fd() >= 0 && direct.direct();
+    if (got < p.len && got > 0 && (!dio || got % kPageSize == 0)) got = read_planned(p, got);
     for (const Landing& run : p.runs) {
       const uint64_t base = table.chunks[run.first].file_offset;
       for (uint64_t j = run.first; j < run.first + run.count; j++) {
@@ -963,8 +966,9 @@ void ImageReader::verify(const std::function<void(uint64_t, uint64_t)>& progress
             const ChunkDesc& z = chunks[first + count - 1];
             uint64_t got = static_cast<uint64_t>(res);
             if (got < z.file_offset + z.stored_len - base) {
-              // A short read: the rest synchronously (it ends at the file's end if anything).
-              got += m.direct.pread_some(ring[slot].data() + got, range(b).second - got, base + got);
+              // A short read: the rest synchronously, from a page boundary
+              // (elsewhere it ended at the end of the file).
+              if (got % kPageSize == 0) got += m.direct.pread_some(ring[slot].data() + got, range(b).second - got, base + got);
               for (uint64_t k = first; k < first + count; k++)
                 if (chunks[k].file_offset + chunks[k].stored_len > base + got)
                   throw Error(Errc::Truncated, m.chunk_where(chunks[k]) + ": file ends inside the chunk");
