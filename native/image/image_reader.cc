@@ -168,6 +168,17 @@ struct ImageReader::Impl {
     return out;
   }
 
+  // The file range a batch's stored bytes are read from, as {offset,
+  // length}: whole pages under O_DIRECT (the table starts on a page
+  // boundary after the last chunk, so the rounded-up range is inside the
+  // file).
+  std::pair<uint64_t, uint64_t> direct_range(uint64_t first, uint64_t count) const {
+    const ChunkDesc& a = table.chunks[first];
+    const ChunkDesc& b = table.chunks[first + count - 1];
+    uint64_t base = a.file_offset / kPageSize * kPageSize;
+    return {base, align_up(b.file_offset + b.stored_len) - base};
+  }
+
   // Reads the stored bytes of a batch into buf; returns the batch's first
   // file offset. Chunks of the batch are at (file_offset - base) in buf.
   uint64_t read_batch(uint64_t first, uint64_t count, AlignedBuffer& buf) const {
@@ -175,10 +186,7 @@ struct ImageReader::Impl {
     const ChunkDesc& b = table.chunks[first + count - 1];
     uint64_t end = b.file_offset + b.stored_len;
     if (direct.fd() >= 0 && direct.direct()) {
-      // O_DIRECT: whole pages. The table starts on a page boundary after the
-      // last chunk, so the rounded-up range is inside the file.
-      uint64_t base = a.file_offset / kPageSize * kPageSize;
-      uint64_t len = align_up(end) - base;
+      auto [base, len] = direct_range(first, count);
       buf.reserve(len);
       size_t got = direct.pread_some(buf.data(), len, base);
       if (got < end - base) throw Error(Errc::Truncated, chunk_where(b) + ": file ends inside the chunk");
@@ -189,50 +197,20 @@ struct ImageReader::Impl {
     return a.file_offset;
   }
 
-  // Raw chunks that follow each other in the file are read straight into
-  // their places in the destination with one scatter read and verified
-  // there: no bounce buffer and no copy. Reading into a buffer and copying
-  // out kept read+verify at about 0.75 of the device's read bandwidth.
-  // Handles a prefix of [first, first+count) and returns its length; a
-  // chunk it cannot place (O_DIRECT: not whole pages or unaligned
-  // destination) ends the prefix. Stored bytes outside the chunks (page
-  // padding, not covered by checksums) are never read into dst.
-  //
-  // Small chunks (the pieces of a fragmented heap between zero pages) are
-  // not read piece by piece: a scatter read of a thousand 4 KiB pieces ran
-  // at about half the device's speed here. A run of them is read in one
-  // piece into the stretch of the destination it covers and moved into
-  // place (plan_batch), or through a buffer where that cannot be done.
+  // Raw chunks large enough to be read straight into their places in the
+  // destination (one scatter read, verified there: reading into a buffer
+  // and copying out kept read+verify at about 0.75 of the device). Small
+  // chunks (the pieces of a fragmented heap between zero pages) are not
+  // read piece by piece: a scatter read of a thousand 4 KiB pieces ran at
+  // about half the device's speed here; plan_batch() reads a run of them in
+  // one piece. Under O_DIRECT a chunk must also be whole pages at a page
+  // aligned place.
   static constexpr uint32_t kInPlaceMin = 64u << 10;
   bool in_place_ok(const ChunkDesc& c, const uint8_t* out) const {
     if (c.codec != Codec::Raw || c.stored_len != c.logical_len || c.stored_len < kInPlaceMin) return false;
     if (direct.fd() >= 0 && direct.direct())
       return c.stored_len % kPageSize == 0 && reinterpret_cast<uintptr_t>(out + c.region_offset) % kPageSize == 0;
     return true;
-  }
-
-  uint64_t read_raw_in_place(uint64_t first, uint64_t count, uint8_t* out) const {
-    const bool dio = direct.fd() >= 0 && direct.direct();
-    const stream::File& f = dio ? direct : file;
-    thread_local std::vector<struct iovec> iov;
-    iov.clear();
-    uint64_t k = first;
-    const uint64_t start = table.chunks[first].file_offset;
-    uint64_t next = start;
-    for (; k < first + count; k++) {
-      const ChunkDesc& c = table.chunks[k];
-      if (c.file_offset != next || !in_place_ok(c, out)) break;
-      iov.push_back({out + c.region_offset, c.stored_len});
-      next += c.stored_len;
-    }
-    if (iov.empty()) return 0;
-    size_t got = f.preadv_some(iov.data(), iov.size(), start);
-    for (uint64_t j = first; j < k; j++) {
-      const ChunkDesc& c = table.chunks[j];
-      if (c.file_offset + c.stored_len > start + got) throw Error(Errc::Truncated, chunk_where(c) + ": file ends inside the chunk");
-      check_sum(c, out + c.region_offset);
-    }
-    return k - first;
   }
 
   // A batch of raw chunks read with one scatter read into the destination
@@ -245,7 +223,9 @@ struct ImageReader::Impl {
   //    in the region but not in the file), every chunk lands at or after
   //    its place, and moving them down in region order never overwrites
   //    one not yet moved. The caller zeroes the gaps afterwards.
-  // So a restore uses the pages it must fill anyway as its buffer. Bounce
+  // Stored bytes outside the chunks (page padding) never land where a
+  // chunk's bytes stay. So a restore uses the pages it must fill anyway as
+  // its buffer. Bounce
   // buffers (up to 8 MiB per reader thread) were fresh memory in every
   // read, which on a VM that hands freed memory back to its host cost
   // 15-20 ms of page faults at the start of a 251 MiB image, the device
@@ -263,8 +243,8 @@ struct ImageReader::Impl {
     std::vector<Landing> runs;
   };
   // False where the layout does not allow it (O_DIRECT needs every piece
-  // page-aligned; the last chunk of a blob may end inside a page); the
-  // caller then reads the batch through a buffer.
+  // page-aligned, so an unaligned destination or a blob's last chunk ending
+  // inside a page); the caller then reads the batch through a buffer.
   bool plan_batch(uint64_t first, uint64_t count, uint8_t* out, BatchPlan& p) const {
     const bool dio = direct.fd() >= 0 && direct.direct();
     p.iov.clear();
@@ -363,25 +343,6 @@ struct ImageReader::Impl {
       at = c.region_offset + c.logical_len;
     }
     if (first + count == r.first_chunk + r.chunk_count && r.desc.length > at) std::memset(out + at, 0, r.desc.length - at);
-  }
-
-  // The fallback for a raw batch plan_batch() cannot place: large chunks
-  // straight into place (read_raw_in_place), runs of small ones through
-  // `buf`. The caller zeroes the gaps.
-  void read_batch_buffered(uint64_t first, uint64_t count, uint8_t* out, AlignedBuffer& buf, stream::Decoder& dec) const {
-    for (uint64_t k = first; k < first + count;) {
-      uint64_t got = read_raw_in_place(k, first + count - k, out);
-      if (got == 0) {
-        got = 1;
-        while (k + got < first + count && !in_place_ok(table.chunks[k + got], out)) got++;
-        uint64_t base = read_batch(k, got, buf);
-        for (uint64_t j = k; j < k + got; j++) {
-          const ChunkDesc& c = table.chunks[j];
-          decode_from(c, buf.data() + (c.file_offset - base), out + c.region_offset, dec);
-        }
-      }
-      k += got;
-    }
   }
 
   // Linux AIO for O_DIRECT reads (read_regions). A context is taken from a
@@ -590,16 +551,13 @@ void ImageReader::read_region(size_t i, void* dst, size_t dst_len) const {
 // ---------------------------------------------------------------- batches
 
 // Reads one batch the synchronous way: raw batches into the destination
-// itself where plan_batch() can place them, through `buf` otherwise; other
-// codecs through `buf` and decoded.
+// itself where plan_batch() can place them; anything else through `buf`,
+// verified and decoded (or copied) into place.
 void ImageReader::Impl::read_batch_sync(const BatchWork& wk, AlignedBuffer& buf, stream::Decoder& dec) const {
-  bool raw = true;
-  for (uint64_t k = wk.first; k < wk.first + wk.count && raw; k++) raw = table.chunks[k].codec == Codec::Raw;
-  if (raw) {
-    thread_local BatchPlan plan;
-    if (plan_batch(wk.first, wk.count, wk.out, plan)) finish_batch(plan, read_planned(plan));
-    else read_batch_buffered(wk.first, wk.count, wk.out, buf, dec);
-    zero_gaps(*wk.r, wk.out, wk.first, wk.count);  // after the reads: small chunks land in the gaps first
+  thread_local BatchPlan plan;
+  if (plan_batch(wk.first, wk.count, wk.out, plan)) {
+    finish_batch(plan, read_planned(plan));
+    zero_gaps(*wk.r, wk.out, wk.first, wk.count);  // after the read: small chunks land in the gaps first
     return;
   }
   zero_gaps(*wk.r, wk.out, wk.first, wk.count);
@@ -940,12 +898,7 @@ void ImageReader::verify(const std::function<void(uint64_t, uint64_t)>& progress
     std::vector<AlignedBuffer> ring(slots);
     std::vector<struct iovec> ring_iov(slots);
     std::vector<uint64_t> base_of(bs.size());
-    auto range = [&](size_t b) {
-      const ChunkDesc& a = chunks[bs[b].first];
-      const ChunkDesc& z = chunks[bs[b].first + bs[b].second - 1];
-      uint64_t base = a.file_offset / kPageSize * kPageSize;
-      return std::pair<uint64_t, uint64_t>{base, align_up(z.file_offset + z.stored_len) - base};
-    };
+    auto range = [&](size_t b) { return m.direct_range(bs[b].first, bs[b].second); };
     bool ran = m.aio_pass(
         bs.size(), threads, slots,
         [&](size_t b, size_t slot, Impl::AioRead& rd) {
